@@ -4,6 +4,7 @@
  */
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "t/lib/span_build.h"
@@ -151,7 +152,7 @@ Test(trace, large_trace_links_in_bounded_time)
 {
     uint32_t  i, n = 100000;
     char      id[17], parent[17], name[32];
-    int       root_children = 0;
+    int       roots = 0;
 
     for (i = 0; i < n; i++) {
         snprintf(id, sizeof(id), "%x", i + 1);
@@ -167,10 +168,10 @@ Test(trace, large_trace_links_in_bounded_time)
     for (i = 1; i < n; i++) {
         cr_assert_leq(t.spans[i - 1].s.start_ns, t.spans[i].s.start_ns);
         if (t.spans[i].parent < 0) {
-            root_children++;
+            roots++;
         }
     }
     cr_assert_eq(t.spans[t.root].parent, -1);
-    cr_assert_eq(root_children + (t.spans[0].parent < 0), 1,
+    cr_assert_eq(roots + (t.spans[0].parent < 0), 1,
                  "exactly one span has no parent");
 }
