@@ -59,6 +59,14 @@
 #define BT_BATCH_MAGIC      0x31534842u     /* "BHS1" */
 #define BT_SPAN_FIXED_LEN   56
 
+/*
+ * Deepest value nesting a record may hold (an attribute's value is level 1,
+ * each ARRAY / KVLIST adds one).  bt_span_parse refuses deeper records so a
+ * corrupt one can't exhaust the reader's stack; the OTLP decoder never
+ * writes deeper ones (it clamps its max_depth limit to this).
+ */
+#define BT_SPAN_MAX_DEPTH   64
+
 enum {
     BT_KIND_UNSPECIFIED = 0,
     BT_KIND_INTERNAL = 1,
@@ -211,7 +219,10 @@ int bt_val_next(bt_iter_t *it, bt_val_t *val);          /* ARRAY items */
 int bt_event_next(bt_iter_t *it, bt_event_t *ev);
 int bt_link_next(bt_iter_t *it, bt_link_t *link);
 
-/* Finds key in an attribute section; returns 1 and fills *val, or 0. */
+/*
+ * Finds key in an attribute section; returns 1 and fills *val, or 0.  With
+ * duplicate keys the first occurrence wins.
+ */
 int bt_attrs_get(const bt_sect_t *attrs, const char *key, size_t klen,
     bt_val_t *val);
 
