@@ -1,0 +1,150 @@
+/*
+ * test_durability.c - a 200 means the spans are in shared memory: SIGKILL
+ * the engine again and again while requests flow, restart it, and every
+ * span of every request that got a 200 must come out of some engine run
+ * (duplicates allowed, losses not).
+ */
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "t/lib/harness.h"
+#include "t/lib/harness_otlp.h"
+
+#define REQUESTS    1200
+#define KILL_EVERY  200
+#define WAIT_MS     60000
+
+static h_env_t  *env;
+
+static const h_opts_t  opts = {
+    .workers = 2,
+    .idle_ms = 300,
+    .ring_slots = 4,
+    .ring_slot_size = "4m",
+};
+
+static void
+start_all(void)
+{
+    env = h_env_new(&opts);
+    cr_assert_not_null(env);
+    cr_assert_eq(h_redis_start(env), 0);
+    cr_assert_eq(h_engine_start(env), 0);
+    cr_assert_eq(h_nginx_start(env), 0);
+}
+
+static void
+stop_all(void)
+{
+    h_env_free(env);
+    env = NULL;
+}
+
+/* Adds "trace/span" of every span in s to set. */
+static void
+remember(json_t *set, const ho_span_t *s, size_t n)
+{
+    char    key[64], t[33], id[17];
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        h_hex(s[i].trace_id, 16, t);
+        h_hex(s[i].span_id, 8, id);
+        snprintf(key, sizeof(key), "%s/%s", t, id);
+        json_object_set_new(set, key, json_true());
+    }
+}
+
+Test(durability, no_acknowledged_span_is_lost_across_engine_kills,
+     .init = start_all, .fini = stop_all, .timeout = 300)
+{
+    json_t       *acked, *out, *t, *s;
+    ho_span_t     spans[8];
+    uint8_t       trace[16], *body;
+    size_t        len, i, k, n, missing = 0;
+    h_resp_t      r;
+    int           req, kills = 0, refused = 0;
+    const char   *key;
+    json_t       *v;
+    char          buf[64];
+
+    acked = json_object();
+    for (req = 0; req < REQUESTS; req++) {
+        /*
+         * Kill the engine while it is busy with what was just sent; send a
+         * few requests while it is down (the ring holds them), restart.
+         */
+        if (req % KILL_EVERY == KILL_EVERY / 2) {
+            cr_assert_eq(h_engine_kill9(env), 0);
+            kills++;
+        }
+        if (req % KILL_EVERY == KILL_EVERY / 2 + 20) {
+            cr_assert_eq(h_engine_start(env), 0, "engine restart %d", kills);
+        }
+
+        /* 1..8 spans; every third request continues the previous trace */
+        if (req % 3 != 2) {
+            ho_random_id(trace, 16);
+        }
+        n = 1 + req % 8;
+        for (i = 0; i < n; i++) {
+            ho_span_init(&spans[i], trace, i ? "child" : "op");
+            if (i) {
+                memcpy(spans[i].parent_id, spans[0].span_id, 8);
+            }
+            spans[i].nattrs = i % 4;
+        }
+        body = ho_request_pb(spans, n, &len);
+        cr_assert_eq(h_post(env, "/v1/traces", "application/x-protobuf",
+                            NULL, body, len, &r), 0, "request %d", req);
+        free(body);
+        if (r.status == 200) {
+            remember(acked, spans, n);
+        } else {
+            /* allowed (ring full while the engine is down), never lost */
+            cr_assert(r.status == 429 || r.status == 503,
+                      "request %d: status %ld", req, r.status);
+            refused++;
+        }
+        h_resp_free(&r);
+    }
+    cr_assert_geq(kills, REQUESTS / KILL_EVERY);
+    cr_assert_lt(refused, REQUESTS / 10, "the ring is large enough: %d "
+                 "refused", refused);
+
+    out = h_traces_wait(env, 0, json_object_size(acked), WAIT_MS);
+
+    /* membership, not only the count */
+    {
+        json_t  *seen = json_object();
+
+        json_array_foreach(out, i, t) {
+            cr_assert(json_is_object(t), "traces-out line is JSON: %s",
+                      json_string_value(t));
+            json_array_foreach(json_object_get(t, "spans"), k, s) {
+                snprintf(buf, sizeof(buf), "%s/%s",
+                         json_string_value(json_object_get(s, "trace_id")),
+                         json_string_value(json_object_get(s, "span_id")));
+                json_object_set_new(seen, buf, json_true());
+            }
+        }
+        json_object_foreach(acked, key, v) {
+            if (json_object_get(seen, key) == NULL) {
+                if (missing < 10) {
+                    fprintf(stderr, "lost span %s\n", key);
+                }
+                missing++;
+            }
+        }
+        json_decref(seen);
+    }
+    cr_assert_eq(missing, 0, "%zu of %zu acknowledged spans lost over %d "
+                 "engine kills", missing, json_object_size(acked), kills);
+    json_decref(out);
+    json_decref(acked);
+    h_pass(env);
+}
