@@ -118,6 +118,11 @@ run:
 	$(MAKE) all
 	scripts/run.sh
 
+# DSL evaluation throughput (bench/eval.sh runs it pinned to one CPU).
+$(B)/bench/bench_eval: $(call obj,bench/bench_eval.c t/lib/span_build.c) $(LIBBT)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 bench:
 	scripts/deps.sh
 	$(MAKE) all
