@@ -31,6 +31,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* layout version of the segment (shm/bt_ring_layout.h); bumped on change */
+#define BT_SHM_VERSION          1
+
 #define BT_SHM_DEFAULT_PATH     "/dev/shm/betrace"
 #define BT_SHM_DEFAULT_SLOTS    8
 #define BT_SHM_DEFAULT_SLOT_BYTES  (64u << 20)
@@ -124,6 +127,10 @@ void bt_shm_usage(bt_shm_t *shm, uint64_t *used, uint64_t *total);
  * Consumer: sleeps until a producer commits or timeout_ms passes (futex on
  * a word in the segment; producers only make the wake syscall when the
  * consumer announced that it sleeps).  Returns at once if data is pending.
+ * "Pending" means a slot's head differs from where this process's last
+ * bt_ring_read on that slot left *pos (from its tail at bt_shm_open if it
+ * has not read that slot yet), so records held behind tail on purpose do
+ * not keep the engine awake.
  */
 void bt_shm_wait(bt_shm_t *shm, int timeout_ms);
 
