@@ -1,0 +1,514 @@
+/*
+ * engine.c - the ring reader around the assembler (see engine.h).
+ *
+ * Each slot is read with the engine's own cursor, starting at the slot's
+ * tail: whatever a previous engine read but never released is read again,
+ * which is how a restart (even after SIGKILL) loses nothing.  Records are
+ * handed to the assembler in place; the assembler reports back which ring
+ * positions became free, and those are applied only after the output of
+ * the traces that held them has been written (engine_flush).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "log.h"
+#include "trace_json.h"
+
+/* output is written out once this much is buffered, or at a step's end */
+#define OUT_HIGH_WATER      (256 * 1024)
+/* another engine whose heartbeat is younger than this is considered alive */
+#define ENGINE_ALIVE_MS     3000
+#define HEARTBEAT_EVERY_MS  200
+
+struct engine_s {
+    engine_conf_t       conf;
+    bt_shm_t           *shm;
+    bt_engine_stats_t  *es;
+    bt_shm_geometry_t   geo;
+    bt_asm_t           *asm_;
+
+    uint64_t           *pos;            /* read cursor per slot */
+    uint64_t           *pending;        /* release position per slot, 0: none */
+    uint64_t            high_bytes;     /* ring pressure threshold per slot */
+
+    int                 out_fd;         /* --traces-out, -1: none */
+    bt_jbuf_t           out;
+    uint64_t            out_errors;
+
+    uint64_t            records_corrupt;
+    uint64_t            last_beat_ms;
+};
+
+
+static uint64_t
+wall_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void
+stat_store(uint64_t *field, uint64_t v)
+{
+    /* nginx reads these without a lock; single writer, so relaxed is
+       enough for counters (pid is published with release, see open) */
+    __atomic_store_n(field, v, __ATOMIC_RELAXED);
+}
+
+
+static void out_write(engine_t *e);
+
+
+/*
+ * The one place a completed trace goes.  Issue 2: the JSON line.  Rule
+ * evaluation (dsl/bt_dsl.h) and signal hand-off to the Redis thread are to
+ * be called from here, on the same view, before the records are released.
+ */
+static void
+engine_on_trace(void *arg, const bt_trace_t *view, const bt_done_t *done)
+{
+    engine_t  *e = arg;
+
+    if (e->out_fd >= 0) {
+        if (bt_trace_json(&e->out, view, done->trace_id,
+                          bt_done_reason_name(done->reason), done->reopened)
+            != 0)
+        {
+            e->out_errors++;
+            engine_log(ENGINE_LOG_ERROR, "out of memory writing a trace "
+                       "line for --traces-out (%llu lines lost so far)",
+                       (unsigned long long) e->out_errors);
+        }
+        if (e->out.len >= OUT_HIGH_WATER) {
+            out_write(e);
+        }
+    }
+
+    if (e->conf.on_trace) {
+        e->conf.on_trace(e->conf.arg, view, done);
+    }
+}
+
+static void
+engine_on_release(void *arg, int slot, uint64_t pos)
+{
+    engine_t  *e = arg;
+
+    e->pending[slot] = pos;
+}
+
+/* Writes the whole output buffer; lines are never split across calls. */
+static void
+out_write(engine_t *e)
+{
+    size_t   off;
+    ssize_t  n;
+
+    for (off = 0; off < e->out.len; ) {
+        n = write(e->out_fd, e->out.p + off, e->out.len - off);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            e->out_errors++;
+            engine_log(ENGINE_LOG_ERROR, "write(\"%s\") failed: %s",
+                       e->conf.traces_out, strerror(errno));
+            break;
+        }
+        off += (size_t) n;
+    }
+    e->out.len = 0;
+}
+
+void
+engine_flush(engine_t *e)
+{
+    uint32_t  i;
+
+    if (e->out_fd >= 0 && e->out.len) {
+        out_write(e);
+    }
+
+    for (i = 0; i < e->geo.nslots; i++) {
+        if (e->pending[i]) {
+            bt_ring_release(e->shm, (int) i, e->pending[i]);
+            e->pending[i] = 0;
+        }
+    }
+}
+
+static void
+publish(engine_t *e)
+{
+    bt_asm_stats_t  st;
+
+    bt_asm_stats(e->asm_, &st);
+
+    stat_store(&e->es->spans_consumed, st.spans);
+    stat_store(&e->es->records_consumed, st.records);
+    stat_store(&e->es->records_corrupt, e->records_corrupt);
+    stat_store(&e->es->traces_in_flight, st.traces_in_flight);
+    stat_store(&e->es->spans_in_flight, st.spans_in_flight);
+    stat_store(&e->es->traces_completed, st.completed);
+    stat_store(&e->es->traces_forced, st.forced);
+    stat_store(&e->es->traces_reopened, st.reopened);
+}
+
+static void
+heartbeat(engine_t *e)
+{
+    uint64_t  now;
+
+    now = wall_ms();
+    if (now - e->last_beat_ms >= HEARTBEAT_EVERY_MS) {
+        e->last_beat_ms = now;
+        publish(e);
+        stat_store(&e->es->heartbeat_ms, now);
+    }
+}
+
+/* Reads up to the budget of slot's records into the assembler. */
+static uint64_t
+read_slot(engine_t *e, int slot, uint64_t now_ms)
+{
+    const uint8_t  *payload;
+    uint32_t        len;
+    uint64_t        n;
+    int             rc;
+
+    for (n = 0; n < e->conf.read_budget; n++) {
+        rc = bt_ring_read(e->shm, slot, &e->pos[slot], &payload, &len);
+        if (rc == 0) {
+            break;
+        }
+
+        if (rc < 0) {
+            /* the cursor jumped to head; the gap is released like an
+               empty record once everything before it is */
+            e->records_corrupt++;
+            engine_log(ENGINE_LOG_WARN, "slot %d: record failed its seq/crc "
+                       "check, skipping to head (%llu corrupt so far)",
+                       slot, (unsigned long long) e->records_corrupt);
+            payload = NULL;
+            len = 0;
+
+        } else if (bt_batch_check(payload, len) < 0) {
+            e->records_corrupt++;
+            engine_log(ENGINE_LOG_WARN, "slot %d: record of %u bytes is not "
+                       "a valid span batch, skipped (%llu corrupt so far)",
+                       slot, len, (unsigned long long) e->records_corrupt);
+            payload = NULL;
+            len = 0;
+        }
+
+        if (bt_asm_add(e->asm_, slot, payload, len, e->pos[slot], now_ms)
+            != 0)
+        {
+            engine_log(ENGINE_LOG_ERROR, "slot %d: out of memory assembling "
+                       "a record; some of its spans are lost", slot);
+        }
+    }
+
+    return n;
+}
+
+/*
+ * A slot whose ring is more than ring_high_pct full while the engine holds
+ * records in it: complete the oldest traces until the space comes back or
+ * nothing is held.  Producers would otherwise start answering 429.
+ */
+static void
+relieve_pressure(engine_t *e)
+{
+    uint32_t  i;
+    uint64_t  used, forced;
+
+    for (i = 0; i < e->geo.nslots; i++) {
+        forced = 0;
+
+        for ( ;; ) {
+            used = bt_ring_head(e->shm, (int) i) - bt_ring_tail(e->shm, (int) i);
+            if (used <= e->high_bytes || !bt_asm_slot_held(e->asm_, (int) i)) {
+                break;
+            }
+            if (bt_asm_force_oldest(e->asm_, 1) == 0) {
+                break;
+            }
+            forced++;
+            engine_flush(e);
+        }
+
+        if (forced) {
+            engine_log(ENGINE_LOG_WARN, "slot %u: ring above %u%% full, "
+                       "completed %llu oldest traces early", i,
+                       e->conf.ring_high_pct, (unsigned long long) forced);
+        }
+    }
+}
+
+uint64_t
+engine_step(engine_t *e, uint64_t now_ms)
+{
+    uint64_t  n;
+    uint32_t  i;
+
+    n = 0;
+    for (i = 0; i < e->geo.nslots; i++) {
+        n += read_slot(e, (int) i, now_ms);
+    }
+
+    bt_asm_expire(e->asm_, now_ms);
+    relieve_pressure(e);
+    engine_flush(e);
+    heartbeat(e);
+
+    return n;
+}
+
+void
+engine_wait(engine_t *e, uint64_t now_ms, int max_ms)
+{
+    uint64_t  d;
+    int       timeout;
+
+    d = bt_asm_next_deadline(e->asm_);
+    if (d <= now_ms) {
+        return;
+    }
+
+    timeout = max_ms;
+    if (d - now_ms < (uint64_t) timeout) {
+        timeout = (int) (d - now_ms);
+    }
+
+    /* counters are fresh when nothing is moving */
+    publish(e);
+    bt_shm_wait(e->shm, timeout);
+}
+
+void
+engine_conf_default(engine_conf_t *conf)
+{
+    memset(conf, 0, sizeof(*conf));
+    conf->ring = BT_SHM_DEFAULT_PATH;
+    conf->geo.nslots = BT_SHM_DEFAULT_SLOTS;
+    conf->geo.slot_bytes = BT_SHM_DEFAULT_SLOT_BYTES;
+    conf->idle_ms = 2000;
+    conf->max_age_ms = 30000;
+    conf->max_spans = 2000000;
+    conf->ring_high_pct = 75;
+    conf->read_budget = 4096;
+}
+
+/*
+ * Opens the segment.  Without explicit geometry, an existing segment is
+ * taken as it is (nginx may have created it with its own), and a missing
+ * one is created with the defaults; if nginx creates it in between, the
+ * second attempt accepts its geometry.
+ */
+static bt_shm_t *
+open_segment(const engine_conf_t *conf, char *err, size_t errlen)
+{
+    struct stat  st;
+    bt_shm_t    *shm;
+
+    if (conf->geo_given) {
+        return bt_shm_open(conf->ring, &conf->geo, err, errlen);
+    }
+
+    if (stat(conf->ring, &st) == 0) {
+        return bt_shm_open(conf->ring, NULL, err, errlen);
+    }
+
+    shm = bt_shm_open(conf->ring, &conf->geo, err, errlen);
+    if (shm == NULL && stat(conf->ring, &st) == 0) {
+        shm = bt_shm_open(conf->ring, NULL, err, errlen);
+    }
+    return shm;
+}
+
+static void
+fmt_bytes(char *buf, size_t n, uint64_t bytes)
+{
+    if (bytes >= (1ULL << 30) && bytes % (1ULL << 30) == 0) {
+        snprintf(buf, n, "%llu GiB", (unsigned long long) (bytes >> 30));
+    } else if (bytes >= (1ULL << 20) && bytes % (1ULL << 20) == 0) {
+        snprintf(buf, n, "%llu MiB", (unsigned long long) (bytes >> 20));
+    } else if (bytes >= (1ULL << 10) && bytes % (1ULL << 10) == 0) {
+        snprintf(buf, n, "%llu KiB", (unsigned long long) (bytes >> 10));
+    } else {
+        snprintf(buf, n, "%llu bytes", (unsigned long long) bytes);
+    }
+}
+
+engine_t *
+engine_open(const engine_conf_t *conf, char *err, size_t errlen)
+{
+    engine_t       *e;
+    bt_asm_conf_t   ac;
+    uint64_t        pid, beat, now, backlog, tail, head;
+    uint32_t        i, resumed;
+    char            size[32], back[32];
+
+    e = calloc(1, sizeof(engine_t));
+    if (e == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+
+    e->conf = *conf;
+    e->out_fd = -1;
+    if (e->conf.ring_high_pct == 0 || e->conf.ring_high_pct > 100) {
+        e->conf.ring_high_pct = 75;
+    }
+    if (e->conf.read_budget == 0) {
+        e->conf.read_budget = 4096;
+    }
+
+    e->shm = open_segment(conf, err, errlen);
+    if (e->shm == NULL) {
+        free(e);
+        return NULL;
+    }
+    bt_shm_geometry(e->shm, &e->geo);
+    e->es = bt_shm_engine_stats(e->shm);
+    e->high_bytes = e->geo.slot_bytes / 100 * e->conf.ring_high_pct;
+
+    /* two consumers on one SPSC ring would corrupt it: refuse */
+    pid = __atomic_load_n(&e->es->pid, __ATOMIC_ACQUIRE);
+    beat = __atomic_load_n(&e->es->heartbeat_ms, __ATOMIC_RELAXED);
+    now = wall_ms();
+    if (pid != 0 && pid != (uint64_t) getpid()
+        && kill((pid_t) pid, 0) == 0 && now - beat < ENGINE_ALIVE_MS)
+    {
+        snprintf(err, errlen, "%s: another engine (pid %llu) is running on "
+                 "this segment", conf->ring, (unsigned long long) pid);
+        bt_shm_close(e->shm);
+        free(e);
+        return NULL;
+    }
+
+    if (conf->traces_out) {
+        e->out_fd = open(conf->traces_out,
+                         O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (e->out_fd < 0) {
+            snprintf(err, errlen, "open(\"%s\") failed: %s", conf->traces_out,
+                     strerror(errno));
+            bt_shm_close(e->shm);
+            free(e);
+            return NULL;
+        }
+    }
+
+    e->pos = calloc(e->geo.nslots, sizeof(uint64_t));
+    e->pending = calloc(e->geo.nslots, sizeof(uint64_t));
+
+    memset(&ac, 0, sizeof(ac));
+    ac.nslots = e->geo.nslots;
+    ac.idle_ms = conf->idle_ms;
+    ac.max_age_ms = conf->max_age_ms;
+    ac.max_spans = conf->max_spans;
+    ac.on_trace = engine_on_trace;
+    ac.on_release = engine_on_release;
+    ac.arg = e;
+
+    e->asm_ = (e->pos && e->pending) ? bt_asm_create(&ac) : NULL;
+    if (e->asm_ == NULL) {
+        snprintf(err, errlen, "out of memory");
+        engine_close(e, NULL, NULL);
+        return NULL;
+    }
+
+    resumed = 0;
+    backlog = 0;
+    for (i = 0; i < e->geo.nslots; i++) {
+        tail = bt_ring_tail(e->shm, (int) i);
+        head = bt_ring_head(e->shm, (int) i);
+        e->pos[i] = tail;
+        if (head != tail) {
+            resumed++;
+            backlog += head - tail;
+        }
+    }
+
+    stat_store(&e->es->started_ms, now);
+    stat_store(&e->es->heartbeat_ms, now);
+    e->last_beat_ms = now;
+    publish(e);
+    /* pairs with the acquire load of pid by readers (nginx, the tests):
+       a reader that sees our pid sees a fresh heartbeat with it */
+    __atomic_store_n(&e->es->pid, (uint64_t) getpid(), __ATOMIC_RELEASE);
+
+    fmt_bytes(size, sizeof(size), e->geo.slot_bytes);
+    fmt_bytes(back, sizeof(back), backlog);
+    engine_log(ENGINE_LOG_INFO, "ring %s: %u slots x %s, resuming %u slots "
+               "(%s not yet released)", conf->ring, e->geo.nslots, size,
+               resumed, back);
+
+    return e;
+}
+
+void
+engine_close(engine_t *e, uint64_t *traces, uint64_t *spans)
+{
+    bt_asm_stats_t  st;
+
+    memset(&st, 0, sizeof(st));
+
+    if (e->asm_) {
+        engine_flush(e);
+        publish(e);
+        bt_asm_stats(e->asm_, &st);
+        bt_asm_destroy(e->asm_);
+    }
+
+    if (traces) {
+        *traces = st.traces_in_flight;
+    }
+    if (spans) {
+        *spans = st.spans_in_flight;
+    }
+
+    if (e->es && __atomic_load_n(&e->es->pid, __ATOMIC_RELAXED)
+                 == (uint64_t) getpid())
+    {
+        __atomic_store_n(&e->es->pid, 0, __ATOMIC_RELEASE);
+    }
+
+    if (e->out_fd >= 0) {
+        close(e->out_fd);
+    }
+    bt_jbuf_free(&e->out);
+    if (e->shm) {
+        bt_shm_close(e->shm);
+    }
+    free(e->pos);
+    free(e->pending);
+    free(e);
+}
+
+bt_shm_t *
+engine_shm(engine_t *e)
+{
+    return e->shm;
+}
+
+void
+engine_stats(const engine_t *e, bt_asm_stats_t *st, uint64_t *records_corrupt)
+{
+    bt_asm_stats(e->asm_, st);
+    if (records_corrupt) {
+        *records_corrupt = e->records_corrupt;
+    }
+}

@@ -1,0 +1,90 @@
+/*
+ * engine.h - betrace-engine's core: the ring reader, the assembler over it,
+ * the completion hook and the counters it publishes into the segment.
+ * engine/main.c is only options, signals and the loop around engine_step.
+ *
+ * One engine_t per process, used from one thread.  The loop is
+ *
+ *     while (running) {
+ *         if (engine_step(e, now) == 0) {
+ *             engine_wait(e, now);
+ *         }
+ *     }
+ *
+ * Ordering that makes a SIGKILL lose nothing: ring space is given back
+ * (bt_ring_release) only after the traces that held it were completed AND
+ * their output was written.  Releases found during a step are kept pending
+ * and applied by engine_flush, which engine_step calls at its end.
+ */
+
+#ifndef BT_ENGINE_H
+#define BT_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../shm/bt_ring.h"
+#include "assemble.h"
+
+typedef struct engine_s  engine_t;
+
+typedef struct {
+    const char         *ring;           /* segment path */
+    bt_shm_geometry_t   geo;            /* used when creating the segment */
+    int                 geo_given;      /* geo must match an existing one */
+    const char         *redis;          /* accepted, not used yet */
+    uint64_t            idle_ms;
+    uint64_t            max_age_ms;
+    uint64_t            max_spans;
+    const char         *traces_out;     /* NULL: no JSON lines */
+    unsigned            ring_high_pct;  /* 0: 75 */
+    uint32_t            read_budget;    /* records per slot per step; 0: 4096 */
+
+    /* Optional, for tests and embedders: called after the built-in
+       completion work for each completed trace. */
+    bt_asm_trace_pt     on_trace;
+    void               *arg;
+} engine_conf_t;
+
+/* The defaults of docs/internals.md "Engine options". */
+void engine_conf_default(engine_conf_t *conf);
+
+/*
+ * Opens (or creates) the segment, opens --traces-out for appending, and
+ * registers this process as the segment's engine (pid, heartbeat), resuming
+ * every slot from its tail.  Returns NULL and a message in err on failure:
+ * a refused segment, another live engine on it, an unwritable output file.
+ */
+engine_t *engine_open(const engine_conf_t *conf, char *err, size_t errlen);
+
+/*
+ * Reads what the producers published (up to the read budget per slot),
+ * completes due traces, relieves ring pressure, flushes output, releases
+ * ring space and publishes counters.  now_ms is monotonic.  Returns the
+ * number of records read; 0 means there was nothing to read.
+ */
+uint64_t engine_step(engine_t *e, uint64_t now_ms);
+
+/*
+ * Sleeps until a producer publishes, the next completion deadline, or
+ * max_ms (a cap that keeps the heartbeat fresh), whichever is first.
+ */
+void engine_wait(engine_t *e, uint64_t now_ms, int max_ms);
+
+/* Writes pending output, then releases the ring space it allowed. */
+void engine_flush(engine_t *e);
+
+/*
+ * Stops: flushes, leaves every open trace's records in the ring for the
+ * next start, marks the segment as having no engine, unmaps and frees.
+ * Reports what stayed in flight through *traces and *spans (may be NULL).
+ */
+void engine_close(engine_t *e, uint64_t *traces, uint64_t *spans);
+
+/* The segment, for tests. */
+bt_shm_t *engine_shm(engine_t *e);
+
+void engine_stats(const engine_t *e, bt_asm_stats_t *st,
+    uint64_t *records_corrupt);
+
+#endif /* BT_ENGINE_H */
