@@ -123,6 +123,13 @@ $(B)/bench/bench_eval: $(call obj,bench/bench_eval.c t/lib/span_build.c) $(LIBBT
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# Ingest load generator: prebuilds OTLP bodies (bench/run.sh runs it).  Only
+# the generated protobuf-c code is linked, so it builds on its own.
+$(B)/bench/gen: $(call obj,bench/gen.c) \
+                $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(GEN_C))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lprotobuf-c -lz
+
 bench:
 	scripts/deps.sh
 	$(MAKE) all
