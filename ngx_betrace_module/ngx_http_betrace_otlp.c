@@ -1,0 +1,874 @@
+
+/*
+ * BeTrace nginx module: the OTLP/HTTP traces endpoint (betrace_otlp).
+ *
+ * POST with an ExportTraceServiceRequest in application/x-protobuf or
+ * application/json, optionally gzip-encoded.  The body is read whole,
+ * decompressed with a hard cap, JSON is converted to protobuf, and the
+ * protobuf is walked twice: once to validate and size the batch, once to
+ * write it straight into this worker's ring slot.  Answers follow the
+ * OTLP/HTTP specification; every error carries a google.rpc.Status in the
+ * request's encoding.  Nothing here blocks: a full ring is a 429 or 503
+ * with Retry-After, never a wait.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <zlib.h>
+
+#include "ngx_http_betrace_module.h"
+#include "proto/otlp_decode.h"
+#include "proto/otlp_json.h"
+#include "proto/otlp_response.h"
+
+
+/* google.rpc.Code values used in Status bodies */
+#define NGX_HTTP_BETRACE_INVALID_ARGUMENT    3
+#define NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED  8
+#define NGX_HTTP_BETRACE_UNIMPLEMENTED       12
+#define NGX_HTTP_BETRACE_UNAVAILABLE         14
+
+#define NGX_HTTP_BETRACE_MSGLEN              512
+
+
+typedef struct {
+    ngx_uint_t                 json;
+    ngx_uint_t                 gzip;
+    bt_producer_stats_t       *stats;       /* NULL: this worker has no slot */
+    u_char                    *inflated;    /* malloc'd, freed by cleanup */
+    uint8_t                   *pb;          /* malloc'd by the JSON decoder */
+    u_char                     msg[NGX_HTTP_BETRACE_MSGLEN];
+} ngx_http_betrace_otlp_ctx_t;
+
+
+static ngx_int_t ngx_http_betrace_otlp_content_type(ngx_http_request_t *r);
+static ngx_int_t ngx_http_betrace_otlp_encoding(ngx_http_request_t *r);
+static void ngx_http_betrace_otlp_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_betrace_otlp_process(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx);
+static ngx_int_t ngx_http_betrace_otlp_read_body(ngx_http_request_t *r,
+    ngx_str_t *body, size_t cap);
+static ngx_int_t ngx_http_betrace_otlp_gunzip(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx, ngx_str_t *in, ngx_str_t *out,
+    size_t cap);
+static ngx_int_t ngx_http_betrace_otlp_reject(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, int code,
+    u_char *msg);
+static ngx_int_t ngx_http_betrace_otlp_early(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, int code,
+    u_char *msg);
+static ngx_int_t ngx_http_betrace_otlp_send(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, u_char *body,
+    size_t len);
+static ngx_int_t ngx_http_betrace_otlp_add_header(ngx_http_request_t *r,
+    char *key, ngx_str_t *value);
+static void ngx_http_betrace_otlp_cleanup(void *data);
+
+
+static ngx_str_t  ngx_http_betrace_protobuf_type =
+    ngx_string("application/x-protobuf");
+static ngx_str_t  ngx_http_betrace_json_type =
+    ngx_string("application/json");
+static ngx_str_t  ngx_http_betrace_allow = ngx_string("POST");
+
+
+ngx_int_t
+ngx_http_betrace_otlp_handler(ngx_http_request_t *r)
+{
+    size_t                        cap;
+    ngx_int_t                     rc, type, enc;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_betrace_loc_conf_t  *blcf;
+    ngx_http_betrace_otlp_ctx_t  *ctx;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_betrace_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_betrace_otlp_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_betrace_otlp_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_betrace_module);
+
+    ctx->stats = ngx_http_betrace_ring_slot(r->connection->log);
+
+    type = ngx_http_betrace_otlp_content_type(r);
+
+    /* errors are answered in the request's encoding when it is known */
+    ctx->json = (type == 1);
+
+    if (!(r->method & NGX_HTTP_POST)) {
+
+        if (ngx_http_betrace_otlp_add_header(r, "Allow",
+                                             &ngx_http_betrace_allow)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_betrace_otlp_early(r, ctx, NGX_HTTP_NOT_ALLOWED,
+                                      NGX_HTTP_BETRACE_UNIMPLEMENTED,
+                                      (u_char *) "method not allowed, "
+                                      "OTLP/HTTP export uses POST");
+    }
+
+    if (type == NGX_DECLINED) {
+        return ngx_http_betrace_otlp_early(r, ctx,
+                                      NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                      NGX_HTTP_BETRACE_INVALID_ARGUMENT,
+                                      (u_char *) "unsupported Content-Type, "
+                                      "use application/x-protobuf or "
+                                      "application/json");
+    }
+
+    enc = ngx_http_betrace_otlp_encoding(r);
+
+    if (enc == NGX_DECLINED) {
+        return ngx_http_betrace_otlp_early(r, ctx,
+                                      NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                      NGX_HTTP_BETRACE_INVALID_ARGUMENT,
+                                      (u_char *) "unsupported "
+                                      "Content-Encoding, use gzip or "
+                                      "identity");
+    }
+
+    ctx->gzip = enc;
+
+    /*
+     * The limit counts decompressed bytes; a gzip body can be slightly
+     * larger than its content (stored blocks), so allow for that here and
+     * enforce the exact limit while inflating.
+     */
+
+    cap = blcf->max_body_size;
+    if (ctx->gzip) {
+        cap += (cap >> 9) + 1024;
+    }
+
+    if (r->headers_in.content_length_n > (off_t) cap) {
+        ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
+                     "request body of %O bytes is over the limit of %uz "
+                     "bytes%Z", r->headers_in.content_length_n,
+                     blcf->max_body_size);
+        return ngx_http_betrace_otlp_early(r, ctx,
+                                      NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
+                                      ctx->msg);
+    }
+
+    if (ctx->stats == NULL) {
+        return ngx_http_betrace_otlp_early(r, ctx,
+                                      NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      NGX_HTTP_BETRACE_UNAVAILABLE,
+                                      (u_char *) "this worker has no ring "
+                                      "slot, see the error log");
+    }
+
+    /* one contiguous buffer whenever the body fits client_body_buffer_size */
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                          ngx_http_betrace_otlp_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* Returns 0 for protobuf, 1 for JSON, NGX_DECLINED for anything else. */
+
+static ngx_int_t
+ngx_http_betrace_otlp_content_type(ngx_http_request_t *r)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = r->headers_in.content_type->value.data;
+    last = p + r->headers_in.content_type->value.len;
+
+    /* the media type ends at parameters ("; charset=utf-8") or blanks */
+
+    for (len = 0; p + len < last; len++) {
+        if (p[len] == ';' || p[len] == ' ' || p[len] == '\t') {
+            break;
+        }
+    }
+
+    if (len == ngx_http_betrace_protobuf_type.len
+        && ngx_strncasecmp(p, ngx_http_betrace_protobuf_type.data, len) == 0)
+    {
+        return 0;
+    }
+
+    if (len == ngx_http_betrace_json_type.len
+        && ngx_strncasecmp(p, ngx_http_betrace_json_type.data, len) == 0)
+    {
+        return 1;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* Returns 1 for gzip, 0 for identity or none, NGX_DECLINED otherwise. */
+
+static ngx_int_t
+ngx_http_betrace_otlp_encoding(ngx_http_request_t *r)
+{
+    u_char           *p, *last;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("Content-Encoding") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
+                               sizeof("Content-Encoding") - 1)
+               != 0)
+        {
+            continue;
+        }
+
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+            last--;
+        }
+
+        if ((last - p == 4 && ngx_strncasecmp(p, (u_char *) "gzip", 4) == 0)
+            || (last - p == 6
+                && ngx_strncasecmp(p, (u_char *) "x-gzip", 6) == 0))
+        {
+            return 1;
+        }
+
+        if (last == p
+            || (last - p == 8
+                && ngx_strncasecmp(p, (u_char *) "identity", 8) == 0))
+        {
+            return 0;
+        }
+
+        return NGX_DECLINED;
+    }
+}
+
+
+static void
+ngx_http_betrace_otlp_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_betrace_otlp_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_betrace_module);
+
+    ngx_http_finalize_request(r, ngx_http_betrace_otlp_process(r, ctx));
+}
+
+
+static ngx_int_t
+ngx_http_betrace_otlp_process(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx)
+{
+    int                           rc;
+    char                          err[NGX_HTTP_BETRACE_MSGLEN];
+    size_t                        len, cap, pb_len;
+    u_char                       *out;
+    uint8_t                      *pb, *rec;
+    ngx_int_t                     n;
+    u_char                        buf[NGX_TIME_T_LEN];
+    ngx_str_t                     body, plain, retry;
+    ngx_uint_t                    status;
+    bt_otlp_scan_t                scan;
+    bt_otlp_limits_t              lim;
+    ngx_http_betrace_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_betrace_module);
+
+    cap = blcf->max_body_size;
+    if (ctx->gzip) {
+        cap += (cap >> 9) + 1024;
+    }
+
+    n = ngx_http_betrace_otlp_read_body(r, &body, cap);
+
+    if (n == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (n == NGX_DECLINED) {
+        ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
+                     "request body is over the limit of %uz bytes%Z",
+                     blcf->max_body_size);
+        return ngx_http_betrace_otlp_reject(r, ctx,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
+                                       ctx->msg);
+    }
+
+    if (ctx->gzip) {
+        n = ngx_http_betrace_otlp_gunzip(r, ctx, &body, &plain,
+                                         blcf->max_body_size);
+        if (n != NGX_OK) {
+            if (n == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_betrace_otlp_reject(r, ctx, n,
+                                       n == NGX_HTTP_BAD_REQUEST
+                                       ? NGX_HTTP_BETRACE_INVALID_ARGUMENT
+                                       : NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
+                                       ctx->msg);
+        }
+
+    } else {
+        plain = body;
+
+        if (plain.len > blcf->max_body_size) {
+            ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
+                         "request body is over the limit of %uz bytes%Z",
+                         blcf->max_body_size);
+            return ngx_http_betrace_otlp_reject(r, ctx,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
+                                       ctx->msg);
+        }
+    }
+
+    ngx_http_betrace_count(&ctx->stats->bytes_received, plain.len);
+
+    pb = plain.data;
+    pb_len = plain.len;
+
+    if (ctx->json) {
+        err[0] = '\0';
+
+        if (bt_otlp_json_to_pb((char *) plain.data, plain.len, &ctx->pb,
+                               &pb_len, err, sizeof(err))
+            != 0)
+        {
+            ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
+                         "invalid OTLP/JSON: %s%Z", err);
+            return ngx_http_betrace_otlp_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       NGX_HTTP_BETRACE_INVALID_ARGUMENT,
+                                       ctx->msg);
+        }
+
+        pb = ctx->pb;
+    }
+
+    lim.max_spans = (uint32_t) blcf->max_spans;
+    lim.max_attrs = (uint32_t) blcf->max_attributes;
+    lim.max_value_len = (uint32_t) blcf->max_value_length;
+    lim.max_depth = (uint32_t) blcf->max_depth;
+
+    rc = bt_otlp_scan(pb, pb_len, &lim, &scan);
+
+    if (rc == BT_OTLP_MALFORMED) {
+        ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
+                     "malformed ExportTraceServiceRequest: %s%Z",
+                     scan.message);
+        return ngx_http_betrace_otlp_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       NGX_HTTP_BETRACE_INVALID_ARGUMENT,
+                                       ctx->msg);
+    }
+
+    if (rc == BT_OTLP_TOO_MANY_SPANS) {
+        ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
+                     "more than %ui spans in one request%Z",
+                     blcf->max_spans);
+        return ngx_http_betrace_otlp_reject(r, ctx,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
+                                       ctx->msg);
+    }
+
+    if (rc != BT_OTLP_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "bt_otlp_scan() returned unknown code %d", rc);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (scan.accepted > 0) {
+
+        if (scan.batch_len > bt_ring_max_record(ngx_http_betrace_ring.shm)) {
+            ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
+                         "the spans take %uz bytes, more than one ring "
+                         "record holds (%uD); send smaller batches%Z",
+                         scan.batch_len,
+                         bt_ring_max_record(ngx_http_betrace_ring.shm));
+            return ngx_http_betrace_otlp_reject(r, ctx,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
+                                       ctx->msg);
+        }
+
+        rec = bt_ring_reserve(ngx_http_betrace_ring.shm,
+                              (int) ngx_http_betrace_ring.slot,
+                              (uint32_t) scan.batch_len);
+
+        if (rec == NULL) {
+            ngx_http_betrace_count(&ctx->stats->ring_full, 1);
+
+            retry.data = buf;
+            retry.len = ngx_sprintf(buf, "%T", blcf->retry_after) - buf;
+
+            if (ngx_http_betrace_otlp_add_header(r, "Retry-After", &retry)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (ngx_http_betrace_engine_alive(ngx_http_betrace_ring.shm)) {
+                return ngx_http_betrace_otlp_reject(r, ctx,
+                                       NGX_HTTP_TOO_MANY_REQUESTS,
+                                       NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
+                                       (u_char *) "the span ring is full, "
+                                       "retry later");
+            }
+
+            return ngx_http_betrace_otlp_reject(r, ctx,
+                                       NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       NGX_HTTP_BETRACE_UNAVAILABLE,
+                                       (u_char *) "the span ring is full "
+                                       "and betrace-engine is not "
+                                       "running, retry later");
+        }
+
+        bt_otlp_write(pb, pb_len, &lim, rec);
+        bt_ring_commit(ngx_http_betrace_ring.shm,
+                       (int) ngx_http_betrace_ring.slot, rec,
+                       (uint32_t) scan.batch_len);
+
+        ngx_http_betrace_count(&ctx->stats->spans_accepted, scan.accepted);
+    }
+
+    status = NGX_HTTP_OK;
+
+    if (scan.rejected > 0) {
+        ngx_http_betrace_count(&ctx->stats->spans_rejected, scan.rejected);
+    }
+
+    /* a JSON response can escape each message byte as \u00XX */
+    len = 128 + 6 * sizeof(scan.message);
+
+    out = ngx_pnalloc(r->pool, len);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = bt_otlp_response((int) ctx->json, scan.rejected,
+                           scan.rejected ? scan.message : NULL, out, len);
+
+    return ngx_http_betrace_otlp_send(r, ctx, status, out, len);
+}
+
+
+/*
+ * Points body at the whole request body: the buffer itself when nginx read
+ * it into one, otherwise a copy of the chain (memory and temp file parts)
+ * in r->pool.  Returns NGX_OK, NGX_DECLINED when it is longer than cap, or
+ * NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_betrace_otlp_read_body(ngx_http_request_t *r, ngx_str_t *body,
+    size_t cap)
+{
+    off_t         len, size;
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        ngx_str_set(body, "");
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+
+        return body->len > cap ? NGX_DECLINED : NGX_OK;
+    }
+
+    len = 0;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len > (off_t) cap) {
+        return NGX_DECLINED;
+    }
+
+    body->len = (size_t) len;
+    body->data = ngx_pnalloc(r->pool, body->len + 1);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = body->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        if (!b->in_file) {
+            continue;
+        }
+
+        /* nginx's own body temp file: the one read allowed on this path */
+
+        size = b->file_last - b->file_pos;
+
+        n = ngx_read_file(b->file, p, (size_t) size, b->file_pos);
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (n != size) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          ngx_read_file_n " \"%V\" returned only %z bytes "
+                          "instead of %O", &b->file->name, n, size);
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Inflates a gzip body (one or more members) into a buffer that never grows
+ * past cap bytes.  Returns NGX_OK with out set, NGX_HTTP_BAD_REQUEST for a
+ * corrupt stream, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE when the content is
+ * longer than cap (ctx->msg says why), or NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_betrace_otlp_gunzip(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx, ngx_str_t *in, ngx_str_t *out,
+    size_t cap)
+{
+    int        zrc;
+    size_t     size, hint, used;
+    u_char    *buf;
+    z_stream   zs;
+
+    /*
+     * The gzip trailer's ISIZE is the content length mod 2^32: a hint that
+     * usually saves every reallocation; it is never trusted past cap.
+     */
+
+    hint = in->len * 4;
+
+    if (in->len >= 18) {
+        hint = in->data[in->len - 4]
+               | (in->data[in->len - 3] << 8)
+               | (in->data[in->len - 2] << 16)
+               | ((size_t) in->data[in->len - 1] << 24);
+    }
+
+    size = ngx_max(hint + 1, 4096);
+    size = ngx_min(size, cap + 1);
+
+    buf = ngx_alloc(size, r->connection->log);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->inflated = buf;
+
+    ngx_memzero(&zs, sizeof(z_stream));
+
+    /* 16 + MAX_WBITS: gzip wrapper only */
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "inflateInit2() failed");
+        return NGX_ERROR;
+    }
+
+    zs.next_in = in->data;
+    zs.avail_in = in->len;
+    used = 0;
+
+    for ( ;; ) {
+        zs.next_out = buf + used;
+        zs.avail_out = size - used;
+
+        zrc = inflate(&zs, Z_NO_FLUSH);
+
+        used = size - zs.avail_out;
+
+        if (used > cap) {
+            goto too_large;
+        }
+
+        if (zrc == Z_STREAM_END) {
+
+            /* concatenated members are one body (RFC 1952, 2.2) */
+
+            if (zs.avail_in > 0 && zs.next_in[0] == 0x1f) {
+                if (inflateReset(&zs) != Z_OK) {
+                    goto corrupt;
+                }
+
+                continue;
+            }
+
+            break;
+        }
+
+        if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
+            goto corrupt;
+        }
+
+        if (zs.avail_out > 0) {
+            /* inflate stopped with room left: the input ran out early */
+            goto corrupt;
+        }
+
+        if (size > cap) {
+            goto too_large;
+        }
+
+        /* grow, but never past cap + 1 (one byte to detect "over") */
+
+        size = ngx_min(size * 2, cap + 1);
+
+        buf = realloc(ctx->inflated, size);
+        if (buf == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                          "realloc(%uz) failed", size);
+            inflateEnd(&zs);
+            return NGX_ERROR;
+        }
+
+        ctx->inflated = buf;
+    }
+
+    inflateEnd(&zs);
+
+    out->data = buf;
+    out->len = used;
+
+    return NGX_OK;
+
+corrupt:
+
+    ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
+                 "invalid gzip body: %s%Z",
+                 zs.msg ? zs.msg : "truncated stream");
+    inflateEnd(&zs);
+
+    return NGX_HTTP_BAD_REQUEST;
+
+too_large:
+
+    ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
+                 "request body is over the limit of %uz bytes after "
+                 "decompression%Z", cap);
+    inflateEnd(&zs);
+
+    return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+}
+
+
+/* An error answer with a google.rpc.Status body, after the body was read. */
+
+static ngx_int_t
+ngx_http_betrace_otlp_reject(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, int code,
+    u_char *msg)
+{
+    size_t   len;
+    u_char  *out;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "betrace otlp: %ui: %s", status, msg);
+
+    len = 128 + 6 * ngx_strlen(msg);
+
+    out = ngx_pnalloc(r->pool, len);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = bt_otlp_status((int) ctx->json, code, (char *) msg, out, len);
+    if (len == 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "bt_otlp_status() found no room for \"%s\"", msg);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_betrace_otlp_send(r, ctx, status, out, len);
+}
+
+
+/* An error answer before the body is read: the body is discarded first. */
+
+static ngx_int_t
+ngx_http_betrace_otlp_early(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, int code,
+    u_char *msg)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_betrace_otlp_reject(r, ctx, status, code, msg);
+}
+
+
+static ngx_int_t
+ngx_http_betrace_otlp_send(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, u_char *body,
+    size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (ctx->stats) {
+        ngx_http_betrace_count(&ctx->stats->requests, 1);
+
+        if (status >= NGX_HTTP_SPECIAL_RESPONSE) {
+            ngx_http_betrace_count(&ctx->stats->requests_rejected, 1);
+        }
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+
+    if (ctx->json) {
+        r->headers_out.content_type = ngx_http_betrace_json_type;
+
+    } else {
+        r->headers_out.content_type = ngx_http_betrace_protobuf_type;
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (len == 0) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body;
+    b->last = body + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_betrace_otlp_add_header(ngx_http_request_t *r, char *key,
+    ngx_str_t *value)
+{
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, value->len);
+    if (p == NULL) {
+        h->hash = 0;
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, value->data, value->len);
+
+    h->hash = 1;
+    h->key.len = ngx_strlen(key);
+    h->key.data = (u_char *) key;
+    h->value.len = value->len;
+    h->value.data = p;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_betrace_otlp_cleanup(void *data)
+{
+    ngx_http_betrace_otlp_ctx_t  *ctx = data;
+
+    if (ctx->inflated) {
+        ngx_free(ctx->inflated);
+    }
+
+    if (ctx->pb) {
+        free(ctx->pb);
+    }
+}
