@@ -761,6 +761,9 @@ ngx_http_betrace_otlp_early(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
+    /* no "100 Continue" for a body that will be thrown away */
+    r->expect_tested = 1;
+
     rc = ngx_http_discard_request_body(r);
 
     if (rc != NGX_OK) {

@@ -23,24 +23,23 @@ ngx_http_betrace_ring_t  ngx_http_betrace_ring = { NULL, -1, 0, 0, NULL };
 
 
 /*
- * Validates an existing segment against the configured geometry in the
- * master, so that "nginx -t", a start or a reload refuse a mismatch up
- * front.  A missing segment is fine: the first worker creates it, and
- * creating it here would leave it owned by the master's user.  Returns
- * NGX_OK, or NGX_ERROR after logging an EMERG naming the path.
+ * Runs in the master: opens the segment with the configured geometry,
+ * creating it if it is missing, so that "nginx -t", a start or a reload
+ * refuse a mismatch up front.  When the master runs as root, a segment
+ * owned by root (created here, or by an engine running as root) is given
+ * to the worker user: workers open it read-write after dropping
+ * privileges.  Returns NGX_OK, or NGX_ERROR after logging an EMERG naming
+ * the path.
  */
 
 ngx_int_t
 ngx_http_betrace_ring_check(ngx_cycle_t *cycle,
     ngx_http_betrace_main_conf_t *bmcf)
 {
-    char             err[NGX_HTTP_BETRACE_ERRLEN];
-    bt_shm_t        *shm;
-    ngx_file_info_t  fi;
-
-    if (ngx_file_info(bmcf->ring_path.data, &fi) == NGX_FILE_ERROR) {
-        return NGX_OK;
-    }
+    char              err[NGX_HTTP_BETRACE_ERRLEN];
+    bt_shm_t         *shm;
+    ngx_file_info_t   fi;
+    ngx_core_conf_t  *ccf;
 
     err[0] = '\0';
 
@@ -54,6 +53,32 @@ ngx_http_betrace_ring_check(ngx_cycle_t *cycle,
     }
 
     bt_shm_close(shm);
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (geteuid() != 0
+        || ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT
+        || ccf->user == 0)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_file_info(bmcf->ring_path.data, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      ngx_file_info_n " \"%V\" failed", &bmcf->ring_path);
+        return NGX_ERROR;
+    }
+
+    if (fi.st_uid != 0) {
+        return NGX_OK;
+    }
+
+    if (chown((char *) bmcf->ring_path.data, ccf->user, ccf->group) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "chown(\"%V\", %d) failed",
+                      &bmcf->ring_path, ccf->user);
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
