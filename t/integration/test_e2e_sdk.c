@@ -28,11 +28,8 @@ static const h_opts_t  opts = {
 static void
 start_all(void)
 {
-    env = h_env_new(&opts);
-    cr_assert_not_null(env);
-    cr_assert_eq(h_redis_start(env), 0);
-    cr_assert_eq(h_engine_start(env), 0);
-    cr_assert_eq(h_nginx_start(env), 0);
+    env = h_env_start(&opts, H_ALL);
+    cr_assert_not_null(env, "redis, engine and nginx start");
 }
 
 static void

@@ -31,11 +31,8 @@ static const h_opts_t  main_opts = {
 static void
 start_all(void)
 {
-    env = h_env_new(&main_opts);
-    cr_assert_not_null(env, "harness environment");
-    cr_assert_eq(h_redis_start(env), 0, "redis-server starts");
-    cr_assert_eq(h_engine_start(env), 0, "betrace-engine starts");
-    cr_assert_eq(h_nginx_start(env), 0, "nginx with the module starts");
+    env = h_env_start(&main_opts, H_ALL);
+    cr_assert_not_null(env, "redis, engine and nginx start");
 }
 
 static void
@@ -665,18 +662,15 @@ static const h_opts_t  tiny_opts = {
 static void
 start_tiny_no_engine(void)
 {
-    env = h_env_new(&tiny_opts);
-    cr_assert_not_null(env);
-    cr_assert_eq(h_nginx_start(env), 0);
+    env = h_env_start(&tiny_opts, H_NGINX);
+    cr_assert_not_null(env, "nginx starts");
 }
 
 static void
 start_tiny(void)
 {
-    env = h_env_new(&tiny_opts);
-    cr_assert_not_null(env);
-    cr_assert_eq(h_engine_start(env), 0);
-    cr_assert_eq(h_nginx_start(env), 0);
+    env = h_env_start(&tiny_opts, H_ENGINE | H_NGINX);
+    cr_assert_not_null(env, "engine and nginx start");
 }
 
 Test(ring_full, no_engine_is_503_with_retry_after,

@@ -291,6 +291,25 @@ h_env_new(const h_opts_t *opts)
     return env;
 }
 
+h_env_t *
+h_env_start(const h_opts_t *opts, int parts)
+{
+    h_env_t  *env;
+
+    env = h_env_new(opts);
+    if (env == NULL) {
+        return NULL;
+    }
+    if (((parts & H_REDIS) && h_redis_start(env) != 0)
+        || ((parts & H_ENGINE) && h_engine_start(env) != 0)
+        || ((parts & H_NGINX) && h_nginx_start(env) != 0))
+    {
+        h_env_free(env);
+        return NULL;
+    }
+    return env;
+}
+
 void
 h_pass(h_env_t *env)
 {

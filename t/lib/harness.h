@@ -8,10 +8,8 @@
  *     static h_env_t *env;
  *
  *     static void setup(void) {
- *         env = h_env_new(NULL);              // temp dir, ports
- *         h_redis_start(env);
- *         h_engine_start(env);
- *         h_nginx_start(env);
+ *         env = h_env_start(NULL, H_ALL);     // temp dir, ports, parts
+ *         cr_assert_not_null(env);
  *     }
  *     static void teardown(void) { h_env_free(env); }
  *
@@ -23,6 +21,9 @@
  *         h_resp_free(&r);
  *         h_pass(env);                        // keeps no temp dir behind
  *     }
+ *
+ * Criterion does not run .fini when .init fails, so h_env_start stops what
+ * it started before it returns NULL.
  *
  * Why h_pass(): Criterion runs .fini after a failed assertion too, but does
  * not tell it whether the test failed.  A test that reaches its last line
@@ -101,6 +102,20 @@ typedef struct {
  * path (build/t/test_x -> ../..) or $BETRACE_ROOT.  Returns NULL on failure.
  */
 h_env_t *h_env_new(const h_opts_t *opts);
+
+enum {
+    H_REDIS = 1,
+    H_ENGINE = 2,
+    H_NGINX = 4,
+    H_ALL = 7
+};
+
+/*
+ * h_env_new, then starts the parts named in the H_* mask, in the order
+ * Redis, engine, nginx.  Returns NULL if any step fails, after stopping
+ * everything it started (the temp dir is kept and its path printed).
+ */
+h_env_t *h_env_start(const h_opts_t *opts, int parts);
 
 /* Marks the running test as passed: h_env_free then removes the temp dir. */
 void h_pass(h_env_t *env);
