@@ -1,0 +1,387 @@
+#!/usr/bin/env bash
+# bench/run.sh - the ingest benchmark (BENCHMARKS.md, issue 2 part 7).
+# `make bench` runs it after building everything.
+#
+# For each workload it starts a private nginx (1 worker, the module from
+# build/, a fresh ring segment) pinned to one CPU, replays the bodies that
+# bench/gen prebuilt with wrk pinned to the other CPU over keep-alive
+# connections, and reports
+#
+#   accepted spans/s per nginx core = spans accepted (GET /api/v1/stats
+#   delta, not wrk's count) / worker CPU seconds (utime+stime delta of the
+#   worker in /proc/<pid>/stat)
+#
+# with requests/s and the wall rate; median of BENCH_RUNS runs and the
+# spread.  The engine does not run while nginx is measured, so it can't
+# steal the core: each run gets a fresh segment big enough to hold it.
+# Then the engine's consumption rate (spans/s per engine core) over a ring
+# filled by a W3 run, and the p99 request latency at about half of W3's
+# saturation rate.  A run with any non-200 response is not a result: it is
+# reported and the script exits 1.
+#
+# Prints one line per figure and writes build/bench/results.json.  If
+# bench/eval.sh exists (the DSL evaluation benchmark) it runs at the end.
+#
+# Environment (defaults in brackets):
+#   BENCH_WORKLOADS  workloads to run [w1 w2 w3 w4 w5 w3-json w3-gzip w3-split]
+#   BENCH_RUNS       runs per workload [3]
+#   BENCH_SECS       seconds per measured run [3]
+#   BENCH_WARMUP     seconds of unmeasured load before each run [1]
+#   BENCH_CONNS      wrk connections [64]
+#   BENCH_SLOT_SIZE  ring slot size, holds one run [4g]
+#   BENCH_NGINX_CPU / BENCH_LOAD_CPU  CPUs for nginx (and the engine) / wrk [1 / 0]
+#   BENCH_ENGINE=0   skip the engine measurement
+#   BENCH_LATENCY=0  skip the latency measurement
+#   BENCH_EVAL=0     don't run bench/eval.sh
+#   BENCH_PERF=1     perf record the worker during one extra W3 run
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+B=$REPO/build
+OUT=$B/bench
+BODIES=$OUT/bodies
+
+WORKLOADS=${BENCH_WORKLOADS:-w1 w2 w3 w4 w5 w3-json w3-gzip w3-split}
+RUNS=${BENCH_RUNS:-3}
+SECS=${BENCH_SECS:-3}
+WARMUP=${BENCH_WARMUP:-1}
+CONNS=${BENCH_CONNS:-64}
+SLOT_SIZE=${BENCH_SLOT_SIZE:-4g}
+NGX_CPU=${BENCH_NGINX_CPU:-1}
+LOAD_CPU=${BENCH_LOAD_CPU:-0}
+NGINX=${NGINX:-/usr/sbin/nginx}
+TICK=$(getconf CLK_TCK)
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+for tool in wrk taskset curl "$NGINX"; do
+    command -v "$tool" >/dev/null || die "$tool not found (scripts/deps.sh installs it)"
+done
+
+make -s "$B/bench/gen" "$B/ngx_http_betrace_module.so" "$B/betrace-engine" \
+    || die "build failed"
+
+mkdir -p "$OUT"
+TMP=$(mktemp -d /tmp/betrace-bench.XXXXXX)
+RING=/dev/shm/betrace-bench.$$
+NGX_PID=
+ENG_PID=
+
+cleanup() {
+    [ -n "$ENG_PID" ] && kill -TERM "$ENG_PID" 2>/dev/null && wait "$ENG_PID" 2>/dev/null
+    [ -n "$NGX_PID" ] && kill -TERM "$NGX_PID" 2>/dev/null && wait "$NGX_PID" 2>/dev/null
+    rm -f "$RING"
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+
+# --- bodies ------------------------------------------------------------------
+
+need_gen=0
+for w in $WORKLOADS; do
+    if [ ! -f "$BODIES/$w/manifest" ] || [ "$B/bench/gen" -nt "$BODIES/$w/manifest" ]; then
+        need_gen=1
+    fi
+done
+if [ $need_gen = 1 ]; then
+    "$B/bench/gen" -w "$(echo $WORKLOADS | tr ' ' ',')" "$BODIES" >&2 \
+        || die "generator failed"
+fi
+
+manifest() {    # manifest WORKLOAD KEY
+    awk -v k="$2" '$1 == k { print $2; exit }' "$BODIES/$1/manifest"
+}
+
+
+# --- helpers -----------------------------------------------------------------
+
+# 1234567.8 -> 1,234,568
+commas() {
+    awk -v n="$1" 'BEGIN {
+        s = sprintf("%.0f", n); r = "";
+        while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
+        print s r }'
+}
+
+# cpu_ticks PID -> utime+stime in clock ticks; minflt PID -> minor faults
+cpu_ticks() {
+    local s; s=$(cat "/proc/$1/stat"); s=${s##*) }
+    set -- $s
+    echo $(( ${12} + ${13} ))
+}
+minflt() {
+    local s; s=$(cat "/proc/$1/stat"); s=${s##*) }
+    set -- $s
+    echo "${8}"
+}
+
+PORT=
+stats() {       # stats FIELD -> the number from GET /api/v1/stats
+    curl -sf "http://127.0.0.1:$PORT/api/v1/stats" \
+        | grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
+        || echo $(( 20000 + RANDOM % 20000 ))
+}
+
+# Starts nginx on a fresh ring segment, pinned to NGX_CPU; sets NGX_PID,
+# WORKER_PID and PORT.
+start_nginx() {
+    local user_line="" i
+    rm -f "$RING"
+    PORT=$(free_port)
+    mkdir -p "$TMP/nginx/logs"
+    [ "$(id -u)" = 0 ] && user_line="user root root;"
+    cat > "$TMP/nginx/nginx.conf" <<EOF
+load_module $B/ngx_http_betrace_module.so;
+$user_line
+daemon off;
+master_process on;
+worker_processes 1;
+error_log $TMP/nginx/logs/error.log warn;
+pid $TMP/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    betrace_ring $RING slots=2 slot_size=$SLOT_SIZE;
+    server {
+        listen 127.0.0.1:$PORT backlog=4096;
+        keepalive_requests 1000000;
+        # bodies must stay in memory: a body that spills to a temp file
+        # costs a write and a read on the hot path
+        client_body_buffer_size 1m;
+        client_max_body_size 16m;
+        location = /v1/traces { betrace_otlp; }
+        location = /api/v1/stats { betrace_stats; }
+    }
+}
+EOF
+    taskset -c "$NGX_CPU" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
+        > "$TMP/nginx/logs/stdout" 2>&1 &
+    NGX_PID=$!
+    for i in $(seq 100); do
+        if curl -sf "http://127.0.0.1:$PORT/api/v1/stats" >/dev/null 2>&1; then
+            break
+        fi
+        kill -0 "$NGX_PID" 2>/dev/null || {
+            cat "$TMP/nginx/logs/stdout" "$TMP/nginx/logs/error.log" >&2
+            die "nginx did not start"
+        }
+        sleep 0.1
+    done
+    WORKER_PID=$(cat "/proc/$NGX_PID/task/$NGX_PID/children" | awk '{ print $1 }')
+    [ -n "$WORKER_PID" ] || die "no nginx worker"
+}
+
+stop_nginx() {
+    if [ -n "$NGX_PID" ]; then
+        kill -TERM "$NGX_PID" 2>/dev/null || true
+        wait "$NGX_PID" 2>/dev/null || true
+        NGX_PID=
+    fi
+    if grep -q '\[\(alert\|emerg\|crit\)\]' "$TMP/nginx/logs/error.log" 2>/dev/null; then
+        echo "bench: nginx logged errors:" >&2
+        grep '\[\(alert\|emerg\|crit\)\]' "$TMP/nginx/logs/error.log" | tail -5 >&2
+    fi
+    rm -f "$RING"
+}
+
+# wrk_run WORKLOAD SECONDS [script args...] -> the RESULT line
+wrk_run() {
+    local w=$1 secs=$2; shift 2
+    taskset -c "$LOAD_CPU" wrk -t 1 -c "$CONNS" -d "${secs}s" --timeout 10s \
+        -s "$REPO/bench/otlp.lua" "http://127.0.0.1:$PORT/v1/traces" \
+        -- "$BODIES/$w" threads=1 conns="$CONNS" "$@" 2> "$TMP/wrk.err" \
+        | grep '^RESULT' || { cat "$TMP/wrk.err" >&2; die "wrk failed"; }
+}
+
+field() {       # field "RESULT ... k=v ..." KEY
+    echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
+}
+
+# median and spread (half the range over the median, in %) of numbers
+median_spread() {
+    printf '%s\n' "$@" | sort -g | awk '
+        { v[NR] = $1 }
+        END {
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+            printf "%.1f %.1f\n", m, (m > 0 ? 50 * (v[NR] - v[1]) / m : 0)
+        }'
+}
+
+label() {
+    case $1 in
+    w3-json)  echo "W3 json" ;;
+    w3-gzip)  echo "W3 protobuf+gzip" ;;
+    w3-split) echo "W3-split protobuf" ;;
+    *)        echo "$(echo "$1" | tr a-z A-Z) protobuf" ;;
+    esac
+}
+
+JSON_WL=()
+FAILED=0
+SAT_REQS=
+
+
+# --- nginx: accepted spans/s per core ---------------------------------------
+
+echo "bench: nginx on CPU $NGX_CPU, wrk on CPU $LOAD_CPU ($CONNS connections), $RUNS x ${SECS}s per workload, ring slot $SLOT_SIZE" >&2
+
+for w in $WORKLOADS; do
+    per_core=(); reqs=(); wall=(); faults=(); usr_share=()
+    bad=""
+    for run in $(seq "$RUNS"); do
+        start_nginx
+        if [ "$WARMUP" != 0 ]; then
+            r=$(wrk_run "$w" "$WARMUP")
+        fi
+        s0=$(stats spans_accepted); t0=$(cpu_ticks "$WORKER_PID")
+        f0=$(minflt "$WORKER_PID")
+        r=$(wrk_run "$w" "$SECS")
+        s1=$(stats spans_accepted); t1=$(cpu_ticks "$WORKER_PID")
+        f1=$(minflt "$WORKER_PID")
+        full=$(stats ring_full)
+        stop_nginx
+
+        non=$(field "$r" non200)
+        nreq=$(field "$r" requests)
+        dur=$(field "$r" duration_us)
+        errs=$(( $(field "$r" err_connect) + $(field "$r" err_read) + $(field "$r" err_write) + $(field "$r" err_timeout) ))
+        if [ "$non" != 0 ] || [ "$errs" != 0 ]; then
+            bad="run $run: $non non-200 responses ($(echo "$r" | grep -o 'status_[0-9]*=[0-9]*' | tr '\n' ' ')), $errs socket errors, ring_full=$full"
+            break
+        fi
+        spans=$(( s1 - s0 )); ticks=$(( t1 - t0 ))
+        [ "$ticks" -gt 0 ] || { bad="run $run: worker used no CPU"; break; }
+        per_core+=( "$(awk -v s="$spans" -v t="$ticks" -v k="$TICK" 'BEGIN { print s / (t / k) }')" )
+        reqs+=( "$(awk -v n="$nreq" -v d="$dur" 'BEGIN { print n / (d / 1e6) }')" )
+        wall+=( "$(awk -v s="$spans" -v d="$dur" 'BEGIN { print s / (d / 1e6) }')" )
+        faults+=( "$(awk -v f=$(( f1 - f0 )) -v t="$ticks" -v k="$TICK" 'BEGIN { print f / (t / k) }')" )
+        usr_share+=( "$(awk -v t="$ticks" -v k="$TICK" -v d="$dur" 'BEGIN { print 100 * (t / k) / (d / 1e6) }')" )
+    done
+
+    if [ -n "$bad" ]; then
+        echo "$(label "$w"): NOT A RESULT: $bad" 
+        FAILED=1
+        JSON_WL+=( "{\"workload\":\"$w\",\"error\":\"$(echo "$bad" | tr '"' "'")\"}" )
+        continue
+    fi
+
+    read -r pc_med pc_spread < <(median_spread "${per_core[@]}")
+    read -r rq_med rq_spread < <(median_spread "${reqs[@]}")
+    read -r wa_med wa_spread < <(median_spread "${wall[@]}")
+    read -r fl_med _ < <(median_spread "${faults[@]}")
+    read -r cpu_med _ < <(median_spread "${usr_share[@]}")
+    spb=$(manifest "$w" spans); nb=$(manifest "$w" bodies)
+    printf '%s: %s spans/s per nginx core (median of %d, spread ±%s%%), %s req/s, %s spans/s wall (worker busy %s%%)\n' \
+        "$(label "$w")" "$(commas "$pc_med")" "$RUNS" "$pc_spread" \
+        "$(commas "$rq_med")" "$(commas "$wa_med")" "${cpu_med%.*}"
+    rq_per_core=$(awk -v p="$pc_med" -v s="$spb" -v n="$nb" 'BEGIN { print p / (s / n) }')
+    JSON_WL+=( "{\"workload\":\"$w\",\"spans_per_request\":$(( spb / nb )),\"runs\":$RUNS,\"seconds\":$SECS,\"spans_per_s_per_core\":$pc_med,\"spread_pct\":$pc_spread,\"requests_per_s_per_core\":$rq_per_core,\"requests_per_s\":$rq_med,\"spans_per_s_wall\":$wa_med,\"worker_cpu_pct\":$cpu_med,\"minor_faults_per_cpu_s\":$fl_med,\"samples_spans_per_s_per_core\":[$(IFS=,; echo "${per_core[*]}")]}" )
+    [ "$w" = w3 ] && SAT_REQS=$rq_med
+done
+
+
+# --- engine: consumption rate ------------------------------------------------
+
+ENGINE_JSON=null
+if [ "${BENCH_ENGINE:-1}" != 0 ]; then
+    start_nginx
+    # unique: trace ids never repeat, so the engine assembles real traces
+    r=$(wrk_run w3 "$SECS" unique)
+    accepted=$(stats spans_accepted)
+    non=$(field "$r" non200)
+    if [ "$non" != 0 ]; then
+        echo "engine: NOT A RESULT: the fill run had $non non-200 responses"
+        FAILED=1
+    else
+        taskset -c "$NGX_CPU" "$B/betrace-engine" --ring "$RING" \
+            --idle-ms 1000 --max-spans $(( accepted + 1000 )) --log-level warn \
+            2> "$TMP/engine.log" &
+        ENG_PID=$!
+        t_start=$(date +%s.%N)
+        consumed=0
+        while :; do
+            consumed=$(stats spans_consumed || echo 0)
+            [ "${consumed:-0}" -ge "$accepted" ] && break
+            kill -0 "$ENG_PID" 2>/dev/null || { cat "$TMP/engine.log" >&2; die "engine died"; }
+            sleep 0.02
+        done
+        t_end=$(date +%s.%N)
+        eticks=$(cpu_ticks "$ENG_PID")
+        kill -TERM "$ENG_PID"; wait "$ENG_PID" 2>/dev/null || true; ENG_PID=
+        ewall=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { print b - a }')
+        eper=$(awk -v n="$accepted" -v t="$eticks" -v k="$TICK" 'BEGIN { print (t > 0) ? n / (t / k) : 0 }')
+        ewr=$(awk -v n="$accepted" -v d="$ewall" 'BEGIN { print n / d }')
+        printf 'engine: %s spans/s per engine core consumed (%s spans from a W3 fill in %.2f s wall, %s spans/s wall)\n' \
+            "$(commas "$eper")" "$(commas "$accepted")" "$ewall" "$(commas "$ewr")"
+        ENGINE_JSON="{\"spans\":$accepted,\"wall_s\":$ewall,\"cpu_s\":$(awk -v t="$eticks" -v k="$TICK" 'BEGIN { print t / k }'),\"spans_per_s_per_core\":$eper,\"spans_per_s_wall\":$ewr}"
+    fi
+    stop_nginx
+fi
+
+
+# --- latency at about half load ---------------------------------------------
+
+LAT_JSON=null
+if [ "${BENCH_LATENCY:-1}" != 0 ] && [ -n "$SAT_REQS" ]; then
+    half=$(awk -v r="$SAT_REQS" 'BEGIN { printf "%d", r / 2 }')
+    start_nginx
+    r=$(wrk_run w3 "$(( SECS + 2 ))" rate="$half")
+    stop_nginx
+    non=$(field "$r" non200)
+    got=$(awk -v n="$(field "$r" requests)" -v d="$(field "$r" duration_us)" 'BEGIN { printf "%d", n / (d / 1e6) }')
+    p50=$(field "$r" p50_us); p99=$(field "$r" p99_us); p999=$(field "$r" p999_us)
+    if [ "$non" != 0 ]; then
+        echo "W3 latency: NOT A RESULT: $non non-200 responses"
+        FAILED=1
+    else
+        printf 'W3 latency at %s req/s (%d%% of saturation): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n' \
+            "$(commas "$got")" "$(( got * 100 / ${SAT_REQS%.*} ))" \
+            "$(awk -v v="$p50" 'BEGIN { print v / 1000 }')" \
+            "$(awk -v v="$p99" 'BEGIN { print v / 1000 }')" \
+            "$(awk -v v="$p999" 'BEGIN { print v / 1000 }')"
+        LAT_JSON="{\"workload\":\"w3\",\"target_rps\":$half,\"achieved_rps\":$got,\"p50_us\":$p50,\"p99_us\":$p99,\"p999_us\":$p999}"
+    fi
+fi
+
+
+# --- optional profile --------------------------------------------------------
+
+if [ "${BENCH_PERF:-0}" != 0 ] && command -v perf >/dev/null; then
+    start_nginx
+    wrk_run w3 "$WARMUP" >/dev/null
+    (wrk_run w3 "$SECS" >/dev/null) &
+    wpid=$!
+    perf record -g -p "$WORKER_PID" -o "$OUT/perf.data" -- sleep "$(( SECS - 1 ))" \
+        >/dev/null 2>&1 || true
+    wait "$wpid" || true
+    stop_nginx
+    perf report -i "$OUT/perf.data" --no-children --percent-limit 1.5 --stdio \
+        2>/dev/null | grep -v '^$' | head -60 > "$OUT/perf.txt" || true
+    echo "perf: profile of the W3 worker in $OUT/perf.txt" >&2
+fi
+
+
+# --- results.json ------------------------------------------------------------
+
+{
+    printf '{"date":"%s","host":"%s","cpus":"nginx %s, wrk %s","connections":%s,' \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$NGX_CPU" "$LOAD_CPU" "$CONNS"
+    printf '"commit":"%s","nginx":[%s],"engine":%s,"latency":%s}\n' \
+        "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+        "$(IFS=,; echo "${JSON_WL[*]}")" "$ENGINE_JSON" "$LAT_JSON"
+} > "$OUT/results.json"
+echo "bench: results in $OUT/results.json" >&2
+
+if [ -x "$REPO/bench/eval.sh" ] && [ "${BENCH_EVAL:-1}" != 0 ]; then
+    "$REPO/bench/eval.sh" || FAILED=1
+fi
+
+exit $FAILED
