@@ -24,8 +24,8 @@ ngx_http_betrace_ring_t  ngx_http_betrace_ring = { NULL, -1, 0, 0, NULL };
 
 /*
  * Runs in the master: opens the segment with the configured geometry,
- * creating it if it is missing, so that "nginx -t", a start or a reload
- * refuse a mismatch up front.  When the master runs as root, a segment
+ * creating it if it is missing (except for "nginx -t"), so that a test, a
+ * start or a reload refuse a mismatch up front.  When the master runs as root, a segment
  * owned by root (created here, or by an engine running as root) is given
  * to the worker user: workers open it read-write after dropping
  * privileges.  Returns NGX_OK, or NGX_ERROR after logging an EMERG naming
@@ -40,6 +40,14 @@ ngx_http_betrace_ring_check(ngx_cycle_t *cycle,
     bt_shm_t         *shm;
     ngx_file_info_t   fi;
     ngx_core_conf_t  *ccf;
+
+    /* "nginx -t" checks an existing segment but creates nothing */
+
+    if (ngx_test_config
+        && ngx_file_info(bmcf->ring_path.data, &fi) == NGX_FILE_ERROR)
+    {
+        return NGX_OK;
+    }
 
     err[0] = '\0';
 
