@@ -244,7 +244,9 @@ afill(const char *tpl)
 /*
  * An attribute: key, type ('s' string, 'i' int, 'd' double, 'b' bool, 'a'
  * array of strings) and either choices (strings; for 'i' parsed as numbers)
- * or a range [lo, hi].
+ * or a range [lo, hi].  'S' is a string whose choice follows the span's
+ * theme, so that attributes that go together agree (url.path with
+ * http.route, db.statement with db.operation and db.sql.table).
  */
 typedef struct {
     const char  *key;
@@ -276,11 +278,11 @@ static const attr_tpl_t  kind_attrs[SK_COUNT][10] = {
     [SK_HTTP_SERVER] = {
         { "http.request.method", 's', { "GET", "GET", "POST", "PUT",
           "DELETE" }, 0, 0 },
-        { "url.path", 's', { "/api/v1/orders/######",
+        { "url.path", 'S', { "/api/v1/orders/######",
           "/api/v1/cart/######/items", "/api/v1/products/####",
           "/api/v1/checkout", "/api/v1/users/######/profile" }, 0, 0 },
         { "url.scheme", 's', { "https", "http" }, 0, 0 },
-        { "http.route", 's', { "/api/v1/orders/{id}",
+        { "http.route", 'S', { "/api/v1/orders/{id}",
           "/api/v1/cart/{id}/items", "/api/v1/products/{sku}",
           "/api/v1/checkout", "/api/v1/users/{id}/profile" }, 0, 0 },
         { "server.address", 's', { "shop.example.com",
@@ -298,12 +300,12 @@ static const attr_tpl_t  kind_attrs[SK_COUNT][10] = {
     },
     [SK_HTTP_CLIENT] = {
         { "http.request.method", 's', { "GET", "POST" }, 0, 0 },
-        { "url.full", 's', {
+        { "url.full", 'S', {
           "http://inventory.shop.svc.cluster.local:8080/v2/stock/####",
           "http://pricing.shop.svc.cluster.local:8080/v1/quote/######",
           "http://users.shop.svc.cluster.local:8080/v1/users/######" },
           0, 0 },
-        { "server.address", 's', { "inventory.shop.svc.cluster.local",
+        { "server.address", 'S', { "inventory.shop.svc.cluster.local",
           "pricing.shop.svc.cluster.local",
           "users.shop.svc.cluster.local" }, 0, 0 },
         { "server.port", 'i', { "8080" }, 0, 0 },
@@ -319,15 +321,16 @@ static const attr_tpl_t  kind_attrs[SK_COUNT][10] = {
     [SK_DB] = {
         { "db.system", 's', { "postgresql", "postgresql", "mysql" }, 0, 0 },
         { "db.name", 's', { "shop", "orders" }, 0, 0 },
-        { "db.statement", 's', { "SELECT id, status, total, currency FROM "
+        { "db.statement", 'S', { "SELECT id, status, total, currency FROM "
           "orders WHERE customer_id = $1 AND created_at > $2 ORDER BY "
           "created_at DESC LIMIT 50", "INSERT INTO order_items (order_id, "
           "sku, qty, price) VALUES ($1, $2, $3, $4)", "UPDATE carts SET "
           "updated_at = now(), version = version + 1 WHERE id = $1",
           "SELECT sku, name, price FROM products WHERE sku = ANY($1)" },
           0, 0 },
-        { "db.operation", 's', { "SELECT", "INSERT", "UPDATE" }, 0, 0 },
-        { "db.sql.table", 's', { "orders", "order_items", "carts",
+        { "db.operation", 'S', { "SELECT", "INSERT", "UPDATE", "SELECT" },
+          0, 0 },
+        { "db.sql.table", 'S', { "orders", "order_items", "carts",
           "products" }, 0, 0 },
         { "db.user", 's', { "shop_app", "orders_rw" }, 0, 0 },
         { "server.address", 's', { "orders-db.internal",
@@ -338,9 +341,9 @@ static const attr_tpl_t  kind_attrs[SK_COUNT][10] = {
     },
     [SK_CACHE] = {
         { "db.system", 's', { "redis" }, 0, 0 },
-        { "db.statement", 's', { "GET cart:######", "HGETALL session:^^^^^^^^",
+        { "db.statement", 'S', { "GET cart:######", "HGETALL session:^^^^^^^^",
           "SET price:####:EUR", "EXPIRE session:^^^^^^^^ 1800" }, 0, 0 },
-        { "db.operation", 's', { "GET", "HGETALL", "SET", "EXPIRE" }, 0, 0 },
+        { "db.operation", 'S', { "GET", "HGETALL", "SET", "EXPIRE" }, 0, 0 },
         { "db.redis.database_index", 'i', { "0", "1" }, 0, 0 },
         { "server.address", 's', { "redis-master.cache.svc.cluster.local" },
           0, 0 },
@@ -366,7 +369,7 @@ static const attr_tpl_t  kind_attrs[SK_COUNT][10] = {
         { "server.port", 'i', { "9092" }, 0, 0 },
     },
     [SK_INTERNAL] = {
-        { "code.function", 's', { "placeOrder", "computeTax", "validateCart",
+        { "code.function", 'S', { "placeOrder", "computeTax", "validateCart",
           "renderInvoice", "applyPromotions" }, 0, 0 },
         { "code.namespace", 's', { "com.example.shop.checkout.OrderService",
           "com.example.shop.pricing.TaxCalculator",
@@ -466,7 +469,7 @@ new_kv(const char *key, anyval_t *v)
 
 /* An attribute with a value drawn from its template. */
 static kv_t *
-make_attr(const attr_tpl_t *t)
+make_attr(const attr_tpl_t *t, uint32_t theme)
 {
     int        n, i;
     anyval_t  *v;
@@ -475,6 +478,10 @@ make_attr(const attr_tpl_t *t)
     n = NCHOICES(t);
 
     switch (t->type) {
+
+    case 'S':
+        v = str_val(afill(t->choices[theme % (uint32_t) n]));
+        break;
 
     case 's':
         v = str_val(afill(t->choices[rnd_below(n)]));
@@ -571,7 +578,9 @@ span_name(int sk, kv_t **attrs, int nattrs)
                                    attrs[1]->value->string_value)
                            : astrdup("orders publish");
     default:
-        return astrdup(ops[rnd_below(5)]);
+        /* the function's name, as manual instrumentation usually does */
+        return nattrs >= 1 ? attrs[0]->value->string_value
+                           : astrdup(ops[rnd_below(5)]);
     }
 }
 
@@ -594,6 +603,7 @@ make_span(gtrace_t *tr, int i, int nattrs)
     };
 
     int        sk, p, a;
+    uint32_t   theme;
     uint64_t   dur, pdur;
     span_t    *s;
     status_t  *st;
@@ -632,9 +642,11 @@ make_span(gtrace_t *tr, int i, int nattrs)
 
     s->n_attributes = (size_t) nattrs;
     s->attributes = aalloc((size_t) nattrs * sizeof(kv_t *));
+    theme = (uint32_t) rnd();
     for (a = 0; a < nattrs; a++) {
         s->attributes[a] = make_attr(a < 10 ? &kind_attrs[sk][a]
-                                            : &extra_attrs[(a - 10) % 20]);
+                                            : &extra_attrs[(a - 10) % 20],
+                                     theme);
     }
 
     s->name = span_name(sk, s->attributes, nattrs);
