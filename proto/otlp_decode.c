@@ -1,0 +1,2024 @@
+/*
+ * otlp_decode.c - the streaming OTLP/protobuf walker (see otlp_decode.h).
+ *
+ * Pass 1 (scan_*) reads every byte of the body once: it checks the wire
+ * format as protobuf-c would (the differential test holds it to that),
+ * applies the limits span by span, and sums the size of every accepted span
+ * record.  Pass 2 (wr_*) walks again, decodes without checks, and writes
+ * the records in the field order of shm/bt_span.h.  Because protobuf lets
+ * fields come in any order, pass 2 walks a span's fields a few times (ids
+ * and scalars first, then attributes, events, links); those walks only
+ * decode tags and skip lengths.
+ *
+ * Pass 2 learns which spans pass 1 rejected by meeting the same limit while
+ * writing, and rolls the span back.  Its writes are bounded by the batch
+ * size pass 1 computed: accepted spans fill it exactly, so a span that would
+ * overrun it is one that pass 1 rejected, and is rolled back too.
+ *
+ * Semantics that follow protobuf-c 1.4 (the reference) rather than taste:
+ *
+ *  - a tag is at most 5 bytes, a length at most 5 bytes (its low 32 bits
+ *    count), a varint at most 10 bytes; groups (wire types 3, 4) and wire
+ *    types 6, 7 are malformed, field number 0 is just an unknown field;
+ *  - a known field with another wire type is malformed, except bool_value,
+ *    which protobuf-c reads from any wire type: true when any of its bytes
+ *    (length prefix included) has a nonzero low 7 bits;
+ *  - singular scalars: the last occurrence wins; singular messages that
+ *    occur twice are merged: repeated fields concatenate, a string or bytes
+ *    field of the later one wins when present, but a number (Status.code)
+ *    always comes from the later one, 0 if it lacks it;
+ *  - AnyValue's oneof: the last member wins and replaces, never merges.
+ *    When KeyValue.value occurs twice and the later AnyValue has no member,
+ *    the earlier member survives, except a string or an empty bytes value,
+ *    which is lost (the value becomes empty).
+ *
+ * Nesting: AnyValue recursion beyond BT_SPAN_MAX_DEPTH levels is malformed
+ * (the walker's stack bound); beyond lim->max_depth it only rejects the
+ * span whose effective value is that deep.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shm/bt_span.h"
+#include "otlp_decode.h"
+
+
+/* OTLP field numbers (proto/opentelemetry/...). */
+enum {
+    F_REQ_RESOURCE_SPANS = 1,
+
+    F_RS_RESOURCE = 1,
+    F_RS_SCOPE_SPANS = 2,
+    F_RS_SCHEMA_URL = 3,
+
+    F_RES_ATTRIBUTES = 1,
+    F_RES_DROPPED = 2,
+
+    F_SS_SCOPE = 1,
+    F_SS_SPANS = 2,
+    F_SS_SCHEMA_URL = 3,
+
+    F_SCOPE_NAME = 1,
+    F_SCOPE_VERSION = 2,
+    F_SCOPE_ATTRIBUTES = 3,
+    F_SCOPE_DROPPED = 4,
+
+    F_SPAN_TRACE_ID = 1,
+    F_SPAN_SPAN_ID = 2,
+    F_SPAN_TRACE_STATE = 3,
+    F_SPAN_PARENT = 4,
+    F_SPAN_NAME = 5,
+    F_SPAN_KIND = 6,
+    F_SPAN_START = 7,
+    F_SPAN_END = 8,
+    F_SPAN_ATTRIBUTES = 9,
+    F_SPAN_DROPPED_ATTRS = 10,
+    F_SPAN_EVENTS = 11,
+    F_SPAN_DROPPED_EVENTS = 12,
+    F_SPAN_LINKS = 13,
+    F_SPAN_DROPPED_LINKS = 14,
+    F_SPAN_STATUS = 15,
+    F_SPAN_FLAGS = 16,
+
+    F_EV_TIME = 1,
+    F_EV_NAME = 2,
+    F_EV_ATTRIBUTES = 3,
+    F_EV_DROPPED = 4,
+
+    F_LINK_TRACE_ID = 1,
+    F_LINK_SPAN_ID = 2,
+    F_LINK_TRACE_STATE = 3,
+    F_LINK_ATTRIBUTES = 4,
+    F_LINK_DROPPED = 5,
+    F_LINK_FLAGS = 6,
+
+    F_STATUS_MESSAGE = 2,
+    F_STATUS_CODE = 3,
+
+    F_KV_KEY = 1,
+    F_KV_VALUE = 2,
+
+    F_AV_STRING = 1,
+    F_AV_BOOL = 2,
+    F_AV_INT = 3,
+    F_AV_DOUBLE = 4,
+    F_AV_ARRAY = 5,
+    F_AV_KVLIST = 6,
+    F_AV_BYTES = 7,
+
+    F_LIST_VALUES = 1           /* ArrayValue and KeyValueList */
+};
+
+enum {
+    WT_VARINT = 0,
+    WT_I64 = 1,
+    WT_LEN = 2,
+    WT_I32 = 5
+};
+
+/* one decoded field */
+typedef struct {
+    uint32_t        num;
+    uint32_t        wt;
+    const uint8_t  *raw;        /* value bytes as on the wire (LEN: with
+                                   its prefix) */
+    const uint8_t  *p;          /* LEN: payload; I64/I32: the bytes */
+    uint32_t        n;          /* LEN: payload length */
+    uint64_t        v;          /* VARINT: the value */
+    const uint8_t  *next;       /* the byte after the field */
+} field_t;
+
+/* the effective value of an AnyValue (after oneof and merge rules) */
+typedef struct {
+    uint8_t         type;       /* BT_VAL_* */
+    const uint8_t  *p;          /* STRING, BYTES, ARRAY, KVLIST payload */
+    uint32_t        n;
+    uint64_t        num;        /* INT, DOUBLE bits; BOOL 0/1 */
+} eff_t;
+
+/* what pass 1 learns about a value, attribute or section */
+typedef struct {
+    uint64_t        size;       /* record bytes */
+    uint32_t        depth;      /* deepest effective level */
+    const char     *bad;        /* the first broken limit, or NULL */
+} info_t;
+
+typedef struct {
+    const uint8_t           *base;
+    const bt_otlp_limits_t  *lim;
+    uint32_t                 max_depth;
+    bt_otlp_scan_t          *scan;
+    uint32_t                 rs, ss, sp;    /* where, for messages */
+    int                      level;         /* 0 request, 1 rs, 2 ss, 3 sp */
+} scanner_t;
+
+
+/*
+ * The last successful scan on this thread.  bt_otlp_write needs the batch
+ * size as the bound of its writes (see the top comment) but its signature
+ * does not carry it; a caller always scans right before writing, so the
+ * writer finds it here, and rescans if the caller did something else in
+ * between.  Only ever an optimisation: a miss costs a second pass 1.
+ */
+static __thread struct {
+    const uint8_t     *body;
+    size_t             len;
+    bt_otlp_limits_t   lim;
+    size_t             batch_len;
+} last_scan;
+
+
+static int
+last_scan_is(const uint8_t *body, size_t len, const bt_otlp_limits_t *lim)
+{
+    return last_scan.body == body && last_scan.len == len
+           && last_scan.batch_len != 0
+           && memcmp(&last_scan.lim, lim, sizeof(*lim)) == 0;
+}
+
+
+static uint32_t
+clamp_depth(const bt_otlp_limits_t *lim)
+{
+    return lim->max_depth < BT_SPAN_MAX_DEPTH ? lim->max_depth
+                                              : BT_SPAN_MAX_DEPTH;
+}
+
+
+/* ---- pass 1: checked reading -------------------------------------------- */
+
+static int
+malformed(scanner_t *s, const uint8_t *at, const char *fmt, ...)
+{
+    char     what[160];
+    va_list  ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+
+    switch (s->level) {
+    case 0:
+        snprintf(s->scan->message, sizeof(s->scan->message),
+                 "malformed protobuf at byte %zu: %s",
+                 (size_t) (at - s->base), what);
+        break;
+    case 1:
+        snprintf(s->scan->message, sizeof(s->scan->message),
+                 "malformed protobuf at byte %zu (resourceSpans[%u]): %s",
+                 (size_t) (at - s->base), s->rs, what);
+        break;
+    case 2:
+        snprintf(s->scan->message, sizeof(s->scan->message),
+                 "malformed protobuf at byte %zu "
+                 "(resourceSpans[%u].scopeSpans[%u]): %s",
+                 (size_t) (at - s->base), s->rs, s->ss, what);
+        break;
+    default:
+        snprintf(s->scan->message, sizeof(s->scan->message),
+                 "malformed protobuf at byte %zu "
+                 "(resourceSpans[%u].scopeSpans[%u].spans[%u]): %s",
+                 (size_t) (at - s->base), s->rs, s->ss, s->sp, what);
+        break;
+    }
+
+    return -1;
+}
+
+
+/*
+ * Reads a varint of at most maxlen bytes at *pp.  Returns 0 and advances, or
+ * -1 when it does not end within maxlen bytes or before end.
+ */
+static inline int
+get_varint(const uint8_t **pp, const uint8_t *end, size_t maxlen,
+    uint64_t *v)
+{
+    const uint8_t  *p = *pp;
+    uint64_t        r;
+    size_t          i, max;
+
+    if (p < end && p[0] < 0x80) {
+        *v = p[0];
+        *pp = p + 1;
+        return 0;
+    }
+
+    max = (size_t) (end - p);
+    if (max > maxlen) {
+        max = maxlen;
+    }
+
+    r = 0;
+    for (i = 0; i < max; i++) {
+        r |= (uint64_t) (p[i] & 0x7f) << (7 * i);
+        if ((p[i] & 0x80) == 0) {
+            *v = r;
+            *pp = p + i + 1;
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
+/*
+ * Reads the field at *pp (p < end).  Returns 0 with f filled, or -1 after
+ * writing the message.
+ */
+static int
+scan_field(scanner_t *s, const uint8_t *p, const uint8_t *end, field_t *f)
+{
+    const uint8_t  *at = p;
+    uint64_t        v;
+
+    if (get_varint(&p, end, 5, &v) != 0) {
+        return malformed(s, at, "bad field tag");
+    }
+
+    f->num = (uint32_t) (v >> 3);
+    f->wt = (uint32_t) (v & 7);
+    f->raw = p;
+    f->n = 0;
+    f->v = 0;
+
+    switch (f->wt) {
+    case WT_VARINT:
+        if (get_varint(&p, end, 10, &f->v) != 0) {
+            return malformed(s, at, "field %u: bad varint", f->num);
+        }
+        f->p = f->raw;
+        f->next = p;
+        return 0;
+
+    case WT_I64:
+        if (end - p < 8) {
+            return malformed(s, at, "field %u: truncated fixed64", f->num);
+        }
+        f->p = p;
+        f->next = p + 8;
+        return 0;
+
+    case WT_I32:
+        if (end - p < 4) {
+            return malformed(s, at, "field %u: truncated fixed32", f->num);
+        }
+        f->p = p;
+        f->next = p + 4;
+        return 0;
+
+    case WT_LEN:
+        if (get_varint(&p, end, 5, &v) != 0) {
+            return malformed(s, at, "field %u: bad length", f->num);
+        }
+        /* protobuf-c keeps the low 32 bits of a length */
+        v &= 0xffffffffu;
+        if (v > (uint64_t) (end - p)) {
+            return malformed(s, at,
+                             "field %u: length %llu runs past its end "
+                             "(%zu bytes left)", f->num,
+                             (unsigned long long) v, (size_t) (end - p));
+        }
+        f->p = p;
+        f->n = (uint32_t) v;
+        f->next = p + v;
+        return 0;
+
+    default:
+        return malformed(s, at, "field %u: unsupported wire type %u",
+                         f->num, f->wt);
+    }
+}
+
+
+static int
+want_wt(scanner_t *s, const field_t *f, uint32_t wt, const char *name)
+{
+    static const char *const  names[] = {
+        "varint", "fixed64", "length-delimited", "group", "group",
+        "fixed32", "type 6", "type 7"
+    };
+
+    if (f->wt == wt) {
+        return 0;
+    }
+
+    return malformed(s, f->raw, "%s (field %u) has wire type %s, "
+                     "expected %s", name, f->num, names[f->wt & 7],
+                     names[wt]);
+}
+
+
+static void
+note_bad(info_t *i, const char *why)
+{
+    if (i->bad == NULL) {
+        i->bad = why;
+    }
+}
+
+
+static int scan_value(scanner_t *s, const uint8_t *p, uint32_t n,
+    uint32_t level, info_t *out, eff_t *eff, int *has);
+static int scan_kv(scanner_t *s, const uint8_t *p, uint32_t n,
+    uint32_t level, info_t *out, eff_t *key, eff_t *val);
+
+
+/* ArrayValue: the items' info summed into *out (size of the payload). */
+static int
+scan_array(scanner_t *s, const uint8_t *p, uint32_t n, uint32_t level,
+    info_t *out)
+{
+    const uint8_t  *end = p + n;
+    field_t         f;
+    info_t          vi;
+    eff_t           eff;
+    int             has;
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+        if (f.num == F_LIST_VALUES) {
+            if (want_wt(s, &f, WT_LEN, "ArrayValue.values") != 0
+                || scan_value(s, f.p, f.n, level, &vi, &eff, &has) != 0)
+            {
+                return -1;
+            }
+            out->size += vi.size;
+            if (vi.depth > out->depth) {
+                out->depth = vi.depth;
+            }
+            if (vi.bad) {
+                note_bad(out, vi.bad);
+            }
+        }
+        p = f.next;
+    }
+
+    return 0;
+}
+
+
+/* KeyValueList: attributes' info summed into *out. */
+static int
+scan_kvlist(scanner_t *s, const uint8_t *p, uint32_t n, uint32_t level,
+    info_t *out, uint32_t *count)
+{
+    const uint8_t  *end = p + n;
+    field_t         f;
+    info_t          ai;
+    eff_t           key, val;
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+        if (f.num == F_LIST_VALUES) {
+            if (want_wt(s, &f, WT_LEN, "KeyValueList.values") != 0
+                || scan_kv(s, f.p, f.n, level, &ai, &key, &val) != 0)
+            {
+                return -1;
+            }
+            out->size += ai.size;
+            if (ai.depth > out->depth) {
+                out->depth = ai.depth;
+            }
+            if (ai.bad) {
+                note_bad(out, ai.bad);
+            }
+            if (count) {
+                (*count)++;
+            }
+        }
+        p = f.next;
+    }
+
+    return 0;
+}
+
+
+static int
+bool_quirk(const field_t *f)
+{
+    const uint8_t  *q;
+
+    for (q = f->raw; q < f->next; q++) {
+        if (*q & 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+/*
+ * AnyValue at nesting level `level` (an attribute's value is level 1).
+ * Validates every member; *out / *eff describe the last one (the effective
+ * value), *has says whether there was any.  out->size is the whole value
+ * record (type, length, payload).
+ */
+static int
+scan_value(scanner_t *s, const uint8_t *p, uint32_t n, uint32_t level,
+    info_t *out, eff_t *eff, int *has)
+{
+    const uint8_t  *end = p + n;
+    field_t         f;
+    info_t          sub;
+
+    if (level > BT_SPAN_MAX_DEPTH) {
+        return malformed(s, p, "AnyValue nested deeper than %d levels",
+                         BT_SPAN_MAX_DEPTH);
+    }
+
+    out->size = 5;
+    out->depth = level;
+    out->bad = NULL;
+    eff->type = BT_VAL_EMPTY;
+    eff->n = 0;
+    *has = 0;
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+
+        switch (f.num) {
+        case F_AV_STRING:
+        case F_AV_BYTES:
+            if (want_wt(s, &f, WT_LEN, f.num == F_AV_STRING
+                        ? "AnyValue.string_value" : "AnyValue.bytes_value")
+                != 0)
+            {
+                return -1;
+            }
+            eff->type = f.num == F_AV_STRING ? BT_VAL_STRING : BT_VAL_BYTES;
+            eff->p = f.p;
+            eff->n = f.n;
+            out->size = 5 + (uint64_t) f.n;
+            out->depth = level;
+            out->bad = f.n > s->lim->max_value_len
+                       ? "a value is longer than the limit" : NULL;
+            *has = 1;
+            break;
+
+        case F_AV_BOOL:
+            eff->type = BT_VAL_BOOL;
+            eff->num = (uint64_t) bool_quirk(&f);
+            out->size = 6;
+            out->depth = level;
+            out->bad = NULL;
+            *has = 1;
+            break;
+
+        case F_AV_INT:
+        case F_AV_DOUBLE:
+            if (want_wt(s, &f, f.num == F_AV_INT ? WT_VARINT : WT_I64,
+                        f.num == F_AV_INT ? "AnyValue.int_value"
+                                          : "AnyValue.double_value") != 0)
+            {
+                return -1;
+            }
+            eff->type = f.num == F_AV_INT ? BT_VAL_INT : BT_VAL_DOUBLE;
+            eff->num = f.num == F_AV_INT ? f.v : bt_rd64(f.p);
+            out->size = 13;
+            out->depth = level;
+            out->bad = NULL;
+            *has = 1;
+            break;
+
+        case F_AV_ARRAY:
+        case F_AV_KVLIST:
+            if (want_wt(s, &f, WT_LEN, f.num == F_AV_ARRAY
+                        ? "AnyValue.array_value" : "AnyValue.kvlist_value")
+                != 0)
+            {
+                return -1;
+            }
+            sub.size = 0;
+            sub.depth = level;
+            sub.bad = NULL;
+            if (f.num == F_AV_ARRAY) {
+                if (scan_array(s, f.p, f.n, level + 1, &sub) != 0) {
+                    return -1;
+                }
+            } else if (scan_kvlist(s, f.p, f.n, level + 1, &sub, NULL) != 0) {
+                return -1;
+            }
+            eff->type = f.num == F_AV_ARRAY ? BT_VAL_ARRAY : BT_VAL_KVLIST;
+            eff->p = f.p;
+            eff->n = f.n;
+            out->size = 5 + sub.size;
+            out->depth = sub.depth;
+            out->bad = sub.bad;
+            *has = 1;
+            break;
+
+        default:
+            break;
+        }
+
+        p = f.next;
+    }
+
+    return 0;
+}
+
+
+/*
+ * KeyValue at level (its value's level).  out->size is the attr record
+ * (key string and value); *key and *val are the effective key and value.
+ */
+static int
+scan_kv(scanner_t *s, const uint8_t *p, uint32_t n, uint32_t level,
+    info_t *out, eff_t *key, eff_t *val)
+{
+    const uint8_t  *end = p + n;
+    field_t         f;
+    info_t          vi, cur;
+    eff_t           e;
+    int             has;
+
+    key->p = NULL;
+    key->n = 0;
+    val->type = BT_VAL_EMPTY;
+    val->n = 0;
+    cur.size = 5;
+    cur.depth = level;
+    cur.bad = NULL;
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+
+        if (f.num == F_KV_KEY) {
+            if (want_wt(s, &f, WT_LEN, "KeyValue.key") != 0) {
+                return -1;
+            }
+            key->p = f.p;
+            key->n = f.n;
+
+        } else if (f.num == F_KV_VALUE) {
+            if (want_wt(s, &f, WT_LEN, "KeyValue.value") != 0
+                || scan_value(s, f.p, f.n, level, &vi, &e, &has) != 0)
+            {
+                return -1;
+            }
+
+            if (has) {
+                cur = vi;
+                *val = e;
+
+            } else if (val->type == BT_VAL_STRING
+                       || (val->type == BT_VAL_BYTES && val->n == 0))
+            {
+                /* protobuf-c's merge loses these (see the top comment) */
+                val->type = BT_VAL_EMPTY;
+                val->n = 0;
+                cur.size = 5;
+                cur.depth = level;
+                cur.bad = NULL;
+            }
+        }
+
+        p = f.next;
+    }
+
+    out->size = 4 + (uint64_t) key->n + cur.size;
+    out->depth = cur.depth;
+    out->bad = cur.bad;
+    if (key->n > s->lim->max_value_len) {
+        note_bad(out, "an attribute key is longer than the limit");
+    }
+
+    return 0;
+}
+
+
+/*
+ * A repeated KeyValue field that makes an attribute section: adds one
+ * attribute to *sect (size without the 8-byte header) and checks the
+ * attribute's depth.  service, when not NULL, receives the first
+ * service.name string.
+ */
+static int
+scan_attr(scanner_t *s, const field_t *f, const char *name, info_t *sect,
+    uint32_t *count, eff_t *service, int *service_seen)
+{
+    info_t  ai;
+    eff_t   key, val;
+
+    if (want_wt(s, f, WT_LEN, name) != 0
+        || scan_kv(s, f->p, f->n, 1, &ai, &key, &val) != 0)
+    {
+        return -1;
+    }
+
+    sect->size += ai.size;
+    (*count)++;
+
+    if (ai.bad) {
+        note_bad(sect, ai.bad);
+    }
+    if (ai.depth > s->max_depth) {
+        note_bad(sect, "a value is nested deeper than the limit");
+    }
+
+    if (service && !*service_seen && key.n == 12
+        && memcmp(key.p, "service.name", 12) == 0)
+    {
+        *service_seen = 1;
+        if (val.type == BT_VAL_STRING) {
+            *service = val;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+check_count(scanner_t *s, info_t *sect, uint32_t count, const char *why)
+{
+    if (count > s->lim->max_attrs) {
+        note_bad(sect, why);
+    }
+}
+
+
+/* Resource: attributes (merged occurrences concatenate). */
+static int
+scan_resource(scanner_t *s, const uint8_t *p, uint32_t n, info_t *sect,
+    uint32_t *count, eff_t *service, int *service_seen)
+{
+    const uint8_t  *end = p + n;
+    field_t         f;
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+        if (f.num == F_RES_ATTRIBUTES) {
+            if (scan_attr(s, &f, "Resource.attributes", sect, count,
+                          service, service_seen) != 0)
+            {
+                return -1;
+            }
+        } else if (f.num == F_RES_DROPPED) {
+            if (want_wt(s, &f, WT_VARINT, "Resource.dropped_attributes_count")
+                != 0)
+            {
+                return -1;
+            }
+        }
+        p = f.next;
+    }
+
+    return 0;
+}
+
+
+/* InstrumentationScope: the name (last wins); the rest is only checked. */
+static int
+scan_scope(scanner_t *s, const uint8_t *p, uint32_t n, eff_t *name)
+{
+    const uint8_t  *end = p + n;
+    field_t         f;
+    info_t          ignored = { 0, 0, NULL };
+    uint32_t        count = 0;
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+        switch (f.num) {
+        case F_SCOPE_NAME:
+            if (want_wt(s, &f, WT_LEN, "InstrumentationScope.name") != 0) {
+                return -1;
+            }
+            name->p = f.p;
+            name->n = f.n;
+            break;
+        case F_SCOPE_VERSION:
+            if (want_wt(s, &f, WT_LEN, "InstrumentationScope.version") != 0) {
+                return -1;
+            }
+            break;
+        case F_SCOPE_ATTRIBUTES:
+            if (scan_attr(s, &f, "InstrumentationScope.attributes", &ignored,
+                          &count, NULL, NULL) != 0)
+            {
+                return -1;
+            }
+            break;
+        case F_SCOPE_DROPPED:
+            if (want_wt(s, &f, WT_VARINT,
+                        "InstrumentationScope.dropped_attributes_count") != 0)
+            {
+                return -1;
+            }
+            break;
+        default:
+            break;
+        }
+        p = f.next;
+    }
+
+    return 0;
+}
+
+
+/* Span.Event: adds its record size to *sect. */
+static int
+scan_event(scanner_t *s, const uint8_t *p, uint32_t n, info_t *sect)
+{
+    const uint8_t  *end = p + n;
+    field_t         f;
+    info_t          attrs = { 0, 0, NULL };
+    uint32_t        count = 0, name_n = 0;
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+        switch (f.num) {
+        case F_EV_TIME:
+            if (want_wt(s, &f, WT_I64, "Event.time_unix_nano") != 0) {
+                return -1;
+            }
+            break;
+        case F_EV_NAME:
+            if (want_wt(s, &f, WT_LEN, "Event.name") != 0) {
+                return -1;
+            }
+            name_n = f.n;
+            break;
+        case F_EV_ATTRIBUTES:
+            if (scan_attr(s, &f, "Event.attributes", &attrs, &count, NULL,
+                          NULL) != 0)
+            {
+                return -1;
+            }
+            break;
+        case F_EV_DROPPED:
+            if (want_wt(s, &f, WT_VARINT, "Event.dropped_attributes_count")
+                != 0)
+            {
+                return -1;
+            }
+            break;
+        default:
+            break;
+        }
+        p = f.next;
+    }
+
+    sect->size += 8 + 4 + (uint64_t) name_n + 8 + attrs.size;
+    if (attrs.bad) {
+        note_bad(sect, attrs.bad);
+    }
+    check_count(s, sect, count, "an event has more attributes than the limit");
+    if (name_n > s->lim->max_value_len) {
+        note_bad(sect, "an event name is longer than the limit");
+    }
+
+    return 0;
+}
+
+
+/* Span.Link: adds its record size to *sect. */
+static int
+scan_link(scanner_t *s, const uint8_t *p, uint32_t n, info_t *sect)
+{
+    const uint8_t  *end = p + n;
+    field_t         f;
+    info_t          attrs = { 0, 0, NULL };
+    uint32_t        count = 0, tid_n = 0, sid_n = 0;
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+        switch (f.num) {
+        case F_LINK_TRACE_ID:
+            if (want_wt(s, &f, WT_LEN, "Link.trace_id") != 0) {
+                return -1;
+            }
+            tid_n = f.n;
+            break;
+        case F_LINK_SPAN_ID:
+            if (want_wt(s, &f, WT_LEN, "Link.span_id") != 0) {
+                return -1;
+            }
+            sid_n = f.n;
+            break;
+        case F_LINK_TRACE_STATE:
+            if (want_wt(s, &f, WT_LEN, "Link.trace_state") != 0) {
+                return -1;
+            }
+            break;
+        case F_LINK_ATTRIBUTES:
+            if (scan_attr(s, &f, "Link.attributes", &attrs, &count, NULL,
+                          NULL) != 0)
+            {
+                return -1;
+            }
+            break;
+        case F_LINK_DROPPED:
+            if (want_wt(s, &f, WT_VARINT, "Link.dropped_attributes_count")
+                != 0)
+            {
+                return -1;
+            }
+            break;
+        case F_LINK_FLAGS:
+            if (want_wt(s, &f, WT_I32, "Link.flags") != 0) {
+                return -1;
+            }
+            break;
+        default:
+            break;
+        }
+        p = f.next;
+    }
+
+    sect->size += 24 + 8 + attrs.size;
+    if (attrs.bad) {
+        note_bad(sect, attrs.bad);
+    }
+    check_count(s, sect, count, "a link has more attributes than the limit");
+    if (tid_n != 16 || sid_n != 8) {
+        note_bad(sect, "a link's trace_id is not 16 bytes or its span_id "
+                 "not 8 bytes");
+    }
+
+    return 0;
+}
+
+
+/* Span.Status: message (last present) and the quirky code. */
+static int
+scan_status(scanner_t *s, const uint8_t *p, uint32_t n, uint32_t *msg_n)
+{
+    const uint8_t  *end = p + n;
+    field_t         f;
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+        if (f.num == F_STATUS_MESSAGE) {
+            if (want_wt(s, &f, WT_LEN, "Status.message") != 0) {
+                return -1;
+            }
+            *msg_n = f.n;
+        } else if (f.num == F_STATUS_CODE) {
+            if (want_wt(s, &f, WT_VARINT, "Status.code") != 0) {
+                return -1;
+            }
+        }
+        p = f.next;
+    }
+
+    return 0;
+}
+
+
+typedef struct {
+    uint64_t    res_size;       /* resource section items */
+    const char *res_bad;
+    uint32_t    service_n;
+    uint32_t    scope_n;
+} span_ctx_t;
+
+
+/*
+ * One span: validates it and, if it is acceptable, adds its record size to
+ * the scan.  A rejected span is counted and its reason kept.
+ */
+static int
+scan_span(scanner_t *s, const uint8_t *p, uint32_t n, const span_ctx_t *ctx)
+{
+    const uint8_t  *end = p + n, *tid = NULL, *sid = NULL;
+    field_t         f;
+    info_t          attrs = { 0, 0, NULL }, events = { 0, 0, NULL };
+    info_t          links = { 0, 0, NULL };
+    uint32_t        nattrs = 0, tid_n = 0, sid_n = 0, parent_n = 0;
+    uint32_t        name_n = 0, msg_n = 0;
+    uint64_t        size;
+    const char     *bad;
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+
+        switch (f.num) {
+        case F_SPAN_TRACE_ID:
+            if (want_wt(s, &f, WT_LEN, "Span.trace_id") != 0) {
+                return -1;
+            }
+            tid = f.p;
+            tid_n = f.n;
+            break;
+        case F_SPAN_SPAN_ID:
+            if (want_wt(s, &f, WT_LEN, "Span.span_id") != 0) {
+                return -1;
+            }
+            sid = f.p;
+            sid_n = f.n;
+            break;
+        case F_SPAN_TRACE_STATE:
+            if (want_wt(s, &f, WT_LEN, "Span.trace_state") != 0) {
+                return -1;
+            }
+            break;
+        case F_SPAN_PARENT:
+            if (want_wt(s, &f, WT_LEN, "Span.parent_span_id") != 0) {
+                return -1;
+            }
+            parent_n = f.n;
+            break;
+        case F_SPAN_NAME:
+            if (want_wt(s, &f, WT_LEN, "Span.name") != 0) {
+                return -1;
+            }
+            name_n = f.n;
+            break;
+        case F_SPAN_KIND:
+            if (want_wt(s, &f, WT_VARINT, "Span.kind") != 0) {
+                return -1;
+            }
+            break;
+        case F_SPAN_START:
+        case F_SPAN_END:
+            if (want_wt(s, &f, WT_I64, f.num == F_SPAN_START
+                        ? "Span.start_time_unix_nano"
+                        : "Span.end_time_unix_nano") != 0)
+            {
+                return -1;
+            }
+            break;
+        case F_SPAN_ATTRIBUTES:
+            if (scan_attr(s, &f, "Span.attributes", &attrs, &nattrs, NULL,
+                          NULL) != 0)
+            {
+                return -1;
+            }
+            break;
+        case F_SPAN_DROPPED_ATTRS:
+        case F_SPAN_DROPPED_EVENTS:
+        case F_SPAN_DROPPED_LINKS:
+            if (want_wt(s, &f, WT_VARINT, "Span.dropped_*_count") != 0) {
+                return -1;
+            }
+            break;
+        case F_SPAN_EVENTS:
+            if (want_wt(s, &f, WT_LEN, "Span.events") != 0
+                || scan_event(s, f.p, f.n, &events) != 0)
+            {
+                return -1;
+            }
+            break;
+        case F_SPAN_LINKS:
+            if (want_wt(s, &f, WT_LEN, "Span.links") != 0
+                || scan_link(s, f.p, f.n, &links) != 0)
+            {
+                return -1;
+            }
+            break;
+        case F_SPAN_STATUS:
+            if (want_wt(s, &f, WT_LEN, "Span.status") != 0
+                || scan_status(s, f.p, f.n, &msg_n) != 0)
+            {
+                return -1;
+            }
+            break;
+        case F_SPAN_FLAGS:
+            if (want_wt(s, &f, WT_I32, "Span.flags") != 0) {
+                return -1;
+            }
+            break;
+        default:
+            break;
+        }
+
+        p = f.next;
+    }
+
+    s->scan->spans++;
+
+    /* the first broken rule, in a fixed order so messages are stable */
+    bad = NULL;
+    if (tid_n != 16 || bt_id_is_zero(tid, 16)) {
+        bad = "trace_id is not 16 bytes or is all zero";
+    } else if (sid_n != 8 || bt_id_is_zero(sid, 8)) {
+        bad = "span_id is not 8 bytes or is all zero";
+    } else if (parent_n != 0 && parent_n != 8) {
+        bad = "parent_span_id is not empty or 8 bytes";
+    } else if (ctx->res_bad) {
+        bad = ctx->res_bad;
+    } else if (nattrs > s->lim->max_attrs) {
+        bad = "more attributes than the limit";
+    } else if (attrs.bad) {
+        bad = attrs.bad;
+    } else if (events.bad) {
+        bad = events.bad;
+    } else if (links.bad) {
+        bad = links.bad;
+    } else if (name_n > s->lim->max_value_len
+               || msg_n > s->lim->max_value_len
+               || ctx->scope_n > s->lim->max_value_len)
+    {
+        bad = "the name, status message or scope name is longer than "
+              "the limit";
+    }
+
+    size = BT_SPAN_FIXED_LEN + 16 + (uint64_t) name_n + msg_n
+           + ctx->service_n + ctx->scope_n
+           + 8 + ctx->res_size + 8 + attrs.size + 8 + events.size
+           + 8 + links.size;
+
+    if (bad == NULL && size > INT32_MAX) {
+        bad = "the span record would be larger than 2 GiB";
+    }
+
+    if (bad) {
+        if (s->scan->rejected++ == 0) {
+            snprintf(s->scan->message, sizeof(s->scan->message),
+                     "resourceSpans[%u].scopeSpans[%u].spans[%u]: %s",
+                     s->rs, s->ss, s->sp, bad);
+        }
+        return 0;
+    }
+
+    s->scan->accepted++;
+    s->scan->batch_len += size;
+    return 0;
+}
+
+
+/* ScopeSpans: the scope first (it may come after the spans), then spans. */
+static int
+scan_ss(scanner_t *s, const uint8_t *p, uint32_t n, span_ctx_t *ctx)
+{
+    const uint8_t  *start = p, *end = p + n;
+    field_t         f;
+    eff_t           name = { 0, NULL, 0, 0 };
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+        if (f.num == F_SS_SCOPE) {
+            if (want_wt(s, &f, WT_LEN, "ScopeSpans.scope") != 0
+                || scan_scope(s, f.p, f.n, &name) != 0)
+            {
+                return -1;
+            }
+        } else if (f.num == F_SS_SPANS) {
+            if (want_wt(s, &f, WT_LEN, "ScopeSpans.spans") != 0) {
+                return -1;
+            }
+        } else if (f.num == F_SS_SCHEMA_URL) {
+            if (want_wt(s, &f, WT_LEN, "ScopeSpans.schema_url") != 0) {
+                return -1;
+            }
+        }
+        p = f.next;
+    }
+
+    ctx->scope_n = name.n;
+    s->sp = 0;
+
+    for (p = start; p < end; p = f.next) {
+        (void) scan_field(s, p, end, &f);
+        if (f.num != F_SS_SPANS) {
+            continue;
+        }
+        if (s->scan->spans >= s->lim->max_spans) {
+            snprintf(s->scan->message, sizeof(s->scan->message),
+                     "more than %u spans in the request", s->lim->max_spans);
+            return BT_OTLP_TOO_MANY_SPANS;
+        }
+        s->level = 3;
+        if (scan_span(s, f.p, f.n, ctx) != 0) {
+            return -1;
+        }
+        s->level = 2;
+        s->sp++;
+    }
+
+    return 0;
+}
+
+
+/* ResourceSpans: the resource first, then each ScopeSpans. */
+static int
+scan_rs(scanner_t *s, const uint8_t *p, uint32_t n)
+{
+    const uint8_t  *start = p, *end = p + n;
+    field_t         f;
+    info_t          res = { 0, 0, NULL };
+    uint32_t        count = 0;
+    eff_t           service = { 0, NULL, 0, 0 };
+    int             seen = 0, rc;
+    span_ctx_t      ctx;
+
+    while (p < end) {
+        if (scan_field(s, p, end, &f) != 0) {
+            return -1;
+        }
+        if (f.num == F_RS_RESOURCE) {
+            if (want_wt(s, &f, WT_LEN, "ResourceSpans.resource") != 0
+                || scan_resource(s, f.p, f.n, &res, &count, &service, &seen)
+                   != 0)
+            {
+                return -1;
+            }
+        } else if (f.num == F_RS_SCOPE_SPANS) {
+            if (want_wt(s, &f, WT_LEN, "ResourceSpans.scope_spans") != 0) {
+                return -1;
+            }
+        } else if (f.num == F_RS_SCHEMA_URL) {
+            if (want_wt(s, &f, WT_LEN, "ResourceSpans.schema_url") != 0) {
+                return -1;
+            }
+        }
+        p = f.next;
+    }
+
+    check_count(s, &res, count, "the resource has more attributes than "
+                "the limit");
+
+    ctx.res_size = res.size;
+    ctx.res_bad = res.bad;
+    ctx.service_n = service.n;
+    ctx.scope_n = 0;
+    s->ss = 0;
+
+    for (p = start; p < end; p = f.next) {
+        (void) scan_field(s, p, end, &f);
+        if (f.num != F_RS_SCOPE_SPANS) {
+            continue;
+        }
+        s->level = 2;
+        rc = scan_ss(s, f.p, f.n, &ctx);
+        if (rc != 0) {
+            return rc;
+        }
+        s->level = 1;
+        s->ss++;
+    }
+
+    return 0;
+}
+
+
+int
+bt_otlp_scan(const uint8_t *body, size_t len, const bt_otlp_limits_t *lim,
+    bt_otlp_scan_t *scan)
+{
+    scanner_t       s;
+    const uint8_t  *p = body, *end = body + len;
+    field_t         f;
+    int             rc;
+
+    memset(scan, 0, sizeof(*scan));
+    last_scan.batch_len = 0;
+
+    s.base = body;
+    s.lim = lim;
+    s.max_depth = clamp_depth(lim);
+    s.scan = scan;
+    s.rs = 0;
+    s.ss = 0;
+    s.sp = 0;
+    s.level = 0;
+
+    while (p < end) {
+        if (scan_field(&s, p, end, &f) != 0) {
+            goto malformed;
+        }
+        if (f.num == F_REQ_RESOURCE_SPANS) {
+            if (want_wt(&s, &f, WT_LEN,
+                        "ExportTraceServiceRequest.resource_spans") != 0)
+            {
+                goto malformed;
+            }
+            s.level = 1;
+            rc = scan_rs(&s, f.p, f.n);
+            if (rc == BT_OTLP_TOO_MANY_SPANS) {
+                scan->accepted = 0;
+                scan->rejected = 0;
+                scan->batch_len = 0;
+                return rc;
+            }
+            if (rc != 0) {
+                goto malformed;
+            }
+            s.level = 0;
+            s.rs++;
+        }
+        p = f.next;
+    }
+
+    if (scan->rejected > 1) {
+        char  first[sizeof(scan->message)];
+
+        memcpy(first, scan->message, sizeof(first));
+        snprintf(scan->message, sizeof(scan->message),
+                 "%u spans rejected, the first: %.200s", scan->rejected,
+                 first);
+    }
+
+    if (scan->accepted > 0) {
+        scan->batch_len += 8;
+        last_scan.body = body;
+        last_scan.len = len;
+        last_scan.lim = *lim;
+        last_scan.batch_len = scan->batch_len;
+    }
+
+    return BT_OTLP_OK;
+
+malformed:
+
+    scan->accepted = 0;
+    scan->rejected = 0;
+    scan->batch_len = 0;
+    return BT_OTLP_MALFORMED;
+}
+
+
+/* ---- pass 2: trusted reading, bounded writing --------------------------- */
+
+/*
+ * Reads the field at p, trusting pass 1.  Kept apart from scan_field so the
+ * hot loop has no error paths.
+ */
+static inline const uint8_t *
+next_field(const uint8_t *p, field_t *f)
+{
+    uint64_t  v;
+    unsigned  i;
+
+    if (p[0] < 0x80) {
+        v = p[0];
+        p++;
+    } else {
+        v = 0;
+        for (i = 0; ; i++) {
+            v |= (uint64_t) (p[i] & 0x7f) << (7 * i);
+            if ((p[i] & 0x80) == 0) {
+                break;
+            }
+        }
+        p += i + 1;
+    }
+
+    f->num = (uint32_t) (v >> 3);
+    f->wt = (uint32_t) (v & 7);
+    f->raw = p;
+    f->n = 0;
+    f->v = 0;
+
+    switch (f->wt) {
+    case WT_LEN:
+        if (p[0] < 0x80) {
+            v = p[0];
+            p++;
+        } else {
+            v = 0;
+            for (i = 0; ; i++) {
+                v |= (uint64_t) (p[i] & 0x7f) << (7 * i);
+                if ((p[i] & 0x80) == 0) {
+                    break;
+                }
+            }
+            p += i + 1;
+            v &= 0xffffffffu;
+        }
+        f->p = p;
+        f->n = (uint32_t) v;
+        return p + v;
+
+    case WT_VARINT:
+        v = 0;
+        for (i = 0; ; i++) {
+            v |= (uint64_t) (p[i] & 0x7f) << (7 * i);
+            if ((p[i] & 0x80) == 0) {
+                break;
+            }
+        }
+        f->v = v;
+        f->p = p;
+        return p + i + 1;
+
+    case WT_I64:
+        f->p = p;
+        return p + 8;
+
+    default:    /* WT_I32 */
+        f->p = p;
+        return p + 4;
+    }
+}
+
+
+typedef struct {
+    uint8_t                 *w;         /* write position */
+    uint8_t                 *end;       /* end of the batch */
+    const bt_otlp_limits_t  *lim;
+    uint32_t                 max_depth;
+} writer_t;
+
+/*
+ * Writers return 0, or -1 when the span can't be accepted (a limit, or no
+ * room left, which only a span rejected by pass 1 can meet).
+ */
+static inline int
+room(writer_t *wr, uint64_t n)
+{
+    return (uint64_t) (wr->end - wr->w) >= n ? 0 : -1;
+}
+
+
+static inline void
+put32(writer_t *wr, uint32_t v)
+{
+    memcpy(wr->w, &v, 4);
+    wr->w += 4;
+}
+
+
+static inline int
+put_str(writer_t *wr, const uint8_t *p, uint32_t n)
+{
+    if (room(wr, 4 + (uint64_t) n) != 0) {
+        return -1;
+    }
+    put32(wr, n);
+    if (n) {
+        memcpy(wr->w, p, n);
+        wr->w += n;
+    }
+    return 0;
+}
+
+
+/* Finds the effective member of one AnyValue (last member wins). */
+static int
+av_member(const uint8_t *p, uint32_t n, eff_t *eff)
+{
+    const uint8_t  *end = p + n;
+    field_t         f;
+    int             has = 0;
+
+    eff->type = BT_VAL_EMPTY;
+    eff->n = 0;
+
+    while (p < end) {
+        p = next_field(p, &f);
+        switch (f.num) {
+        case F_AV_STRING:
+            eff->type = BT_VAL_STRING;
+            eff->p = f.p;
+            eff->n = f.n;
+            has = 1;
+            break;
+        case F_AV_BYTES:
+            eff->type = BT_VAL_BYTES;
+            eff->p = f.p;
+            eff->n = f.n;
+            has = 1;
+            break;
+        case F_AV_BOOL:
+            f.next = p;
+            eff->type = BT_VAL_BOOL;
+            eff->num = (uint64_t) bool_quirk(&f);
+            has = 1;
+            break;
+        case F_AV_INT:
+            eff->type = BT_VAL_INT;
+            eff->num = f.v;
+            has = 1;
+            break;
+        case F_AV_DOUBLE:
+            eff->type = BT_VAL_DOUBLE;
+            eff->num = bt_rd64(f.p);
+            has = 1;
+            break;
+        case F_AV_ARRAY:
+            eff->type = BT_VAL_ARRAY;
+            eff->p = f.p;
+            eff->n = f.n;
+            has = 1;
+            break;
+        case F_AV_KVLIST:
+            eff->type = BT_VAL_KVLIST;
+            eff->p = f.p;
+            eff->n = f.n;
+            has = 1;
+            break;
+        default:
+            break;
+        }
+    }
+
+    return has;
+}
+
+
+static int wr_kv(writer_t *wr, const uint8_t *p, uint32_t n, uint32_t level);
+
+/* value = u8 type, u32 n, payload */
+static int
+wr_value(writer_t *wr, const eff_t *eff, uint32_t level)
+{
+    const uint8_t  *p, *end;
+    uint8_t        *len_at;
+    field_t         f;
+    eff_t           item;
+
+    if (level > wr->max_depth || room(wr, 13) != 0) {
+        return -1;
+    }
+
+    switch (eff->type) {
+    case BT_VAL_STRING:
+    case BT_VAL_BYTES:
+        if (eff->n > wr->lim->max_value_len
+            || room(wr, 5 + (uint64_t) eff->n) != 0)
+        {
+            return -1;
+        }
+        *wr->w++ = eff->type;
+        put32(wr, eff->n);
+        memcpy(wr->w, eff->p, eff->n);
+        wr->w += eff->n;
+        return 0;
+
+    default:
+        break;
+    }
+
+    *wr->w++ = eff->type;
+
+    switch (eff->type) {
+    case BT_VAL_BOOL:
+        put32(wr, 1);
+        *wr->w++ = (uint8_t) eff->num;
+        return 0;
+
+    case BT_VAL_INT:
+    case BT_VAL_DOUBLE:
+        put32(wr, 8);
+        memcpy(wr->w, &eff->num, 8);
+        wr->w += 8;
+        return 0;
+
+    case BT_VAL_ARRAY:
+    case BT_VAL_KVLIST:
+        len_at = wr->w;
+        wr->w += 4;
+        p = eff->p;
+        end = p + eff->n;
+        while (p < end) {
+            p = next_field(p, &f);
+            if (f.num != F_LIST_VALUES) {
+                continue;
+            }
+            if (eff->type == BT_VAL_ARRAY) {
+                av_member(f.p, f.n, &item);
+                if (wr_value(wr, &item, level + 1) != 0) {
+                    return -1;
+                }
+            } else if (wr_kv(wr, f.p, f.n, level + 1) != 0) {
+                return -1;
+            }
+        }
+        {
+            uint32_t  n = (uint32_t) (wr->w - len_at - 4);
+            memcpy(len_at, &n, 4);
+        }
+        return 0;
+
+    default:    /* EMPTY */
+        put32(wr, 0);
+        return 0;
+    }
+}
+
+
+/* Effective key and value of a KeyValue (see the merge rules on top). */
+static void
+kv_parts(const uint8_t *p, uint32_t n, eff_t *key, eff_t *val)
+{
+    const uint8_t  *end = p + n;
+    field_t         f;
+    eff_t           e;
+
+    key->p = NULL;
+    key->n = 0;
+    val->type = BT_VAL_EMPTY;
+    val->n = 0;
+
+    while (p < end) {
+        p = next_field(p, &f);
+        if (f.num == F_KV_KEY) {
+            key->p = f.p;
+            key->n = f.n;
+        } else if (f.num == F_KV_VALUE) {
+            if (av_member(f.p, f.n, &e)) {
+                *val = e;
+            } else if (val->type == BT_VAL_STRING
+                       || (val->type == BT_VAL_BYTES && val->n == 0))
+            {
+                val->type = BT_VAL_EMPTY;
+                val->n = 0;
+            }
+        }
+    }
+}
+
+
+/* attr = str key, value */
+static int
+wr_kv(writer_t *wr, const uint8_t *p, uint32_t n, uint32_t level)
+{
+    eff_t  key, val;
+
+    kv_parts(p, n, &key, &val);
+
+    if (key.n > wr->lim->max_value_len
+        || put_str(wr, key.p, key.n) != 0)
+    {
+        return -1;
+    }
+
+    return wr_value(wr, &val, level);
+}
+
+
+/*
+ * Writes an attribute section from the repeated field num of each message
+ * in [p, end) -- or, with sub != 0, of the messages in field sub of it
+ * (the resource's attributes inside ResourceSpans.resource occurrences).
+ */
+static int
+wr_attrs(writer_t *wr, const uint8_t *p, const uint8_t *end, uint32_t sub,
+    uint32_t num)
+{
+    uint8_t        *hdr;
+    const uint8_t  *q, *qend;
+    field_t         f, g;
+    uint32_t        count = 0, nbytes;
+
+    if (room(wr, 8) != 0) {
+        return -1;
+    }
+    hdr = wr->w;
+    wr->w += 8;
+
+    while (p < end) {
+        p = next_field(p, &f);
+
+        if (sub == 0) {
+            if (f.num != num) {
+                continue;
+            }
+            if (++count > wr->lim->max_attrs
+                || wr_kv(wr, f.p, f.n, 1) != 0)
+            {
+                return -1;
+            }
+            continue;
+        }
+
+        if (f.num != sub) {
+            continue;
+        }
+        for (q = f.p, qend = f.p + f.n; q < qend; ) {
+            q = next_field(q, &g);
+            if (g.num != num) {
+                continue;
+            }
+            if (++count > wr->lim->max_attrs
+                || wr_kv(wr, g.p, g.n, 1) != 0)
+            {
+                return -1;
+            }
+        }
+    }
+
+    nbytes = (uint32_t) (wr->w - hdr - 8);
+    memcpy(hdr, &count, 4);
+    memcpy(hdr + 4, &nbytes, 4);
+    return 0;
+}
+
+
+/* event = u64 time_ns, str name, sect attrs */
+static int
+wr_event(writer_t *wr, const uint8_t *p, uint32_t n)
+{
+    const uint8_t  *q, *end = p + n, *name = NULL;
+    field_t         f;
+    uint64_t        t = 0;
+    uint32_t        name_n = 0;
+
+    for (q = p; q < end; ) {
+        q = next_field(q, &f);
+        if (f.num == F_EV_TIME) {
+            t = bt_rd64(f.p);
+        } else if (f.num == F_EV_NAME) {
+            name = f.p;
+            name_n = f.n;
+        }
+    }
+
+    if (name_n > wr->lim->max_value_len || room(wr, 8) != 0) {
+        return -1;
+    }
+    memcpy(wr->w, &t, 8);
+    wr->w += 8;
+
+    if (put_str(wr, name, name_n) != 0) {
+        return -1;
+    }
+
+    return wr_attrs(wr, p, end, 0, F_EV_ATTRIBUTES);
+}
+
+
+/* link = 16 trace_id, 8 span_id, sect attrs */
+static int
+wr_link(writer_t *wr, const uint8_t *p, uint32_t n)
+{
+    const uint8_t  *q, *end = p + n, *tid = NULL, *sid = NULL;
+    field_t         f;
+    uint32_t        tid_n = 0, sid_n = 0;
+
+    for (q = p; q < end; ) {
+        q = next_field(q, &f);
+        if (f.num == F_LINK_TRACE_ID) {
+            tid = f.p;
+            tid_n = f.n;
+        } else if (f.num == F_LINK_SPAN_ID) {
+            sid = f.p;
+            sid_n = f.n;
+        }
+    }
+
+    if (tid_n != 16 || sid_n != 8 || room(wr, 24) != 0) {
+        return -1;
+    }
+    memcpy(wr->w, tid, 16);
+    memcpy(wr->w + 16, sid, 8);
+    wr->w += 24;
+
+    return wr_attrs(wr, p, end, 0, F_LINK_ATTRIBUTES);
+}
+
+
+/* events or links section */
+static int
+wr_items(writer_t *wr, const uint8_t *p, const uint8_t *end, uint32_t num)
+{
+    uint8_t  *hdr;
+    field_t   f;
+    uint32_t  count = 0, nbytes;
+    int       rc;
+
+    if (room(wr, 8) != 0) {
+        return -1;
+    }
+    hdr = wr->w;
+    wr->w += 8;
+
+    while (p < end) {
+        p = next_field(p, &f);
+        if (f.num != num) {
+            continue;
+        }
+        rc = num == F_SPAN_EVENTS ? wr_event(wr, f.p, f.n)
+                                  : wr_link(wr, f.p, f.n);
+        if (rc != 0) {
+            return -1;
+        }
+        count++;
+    }
+
+    nbytes = (uint32_t) (wr->w - hdr - 8);
+    memcpy(hdr, &count, 4);
+    memcpy(hdr + 4, &nbytes, 4);
+    return 0;
+}
+
+
+typedef struct {
+    const uint8_t  *rs;             /* ResourceSpans payload */
+    uint32_t        rs_n;
+    eff_t           service;
+    eff_t           scope;
+    const uint8_t  *res_copy;       /* resource section of an accepted span
+                                       of this ResourceSpans, or NULL */
+    uint32_t        res_copy_n;
+} wr_ctx_t;
+
+
+/* Writes one span record, or nothing (returns -1) if it is rejected. */
+static int
+wr_span(writer_t *wr, const uint8_t *p, uint32_t n, wr_ctx_t *ctx)
+{
+    const uint8_t  *q, *end = p + n;
+    const uint8_t  *tid = NULL, *sid = NULL, *parent = NULL;
+    const uint8_t  *name = NULL, *msg = NULL, *sq, *send;
+    uint8_t        *rec, *res_at;
+    field_t         f, g;
+    uint32_t        tid_n = 0, sid_n = 0, parent_n = 0, name_n = 0;
+    uint32_t        msg_n = 0, len, code = 0;
+    uint64_t        kind = 0, start = 0, stop = 0;
+    uint8_t         kind8, status8;
+    uint16_t        flags = 0;
+
+    for (q = p; q < end; ) {
+        q = next_field(q, &f);
+        switch (f.num) {
+        case F_SPAN_TRACE_ID:
+            tid = f.p;
+            tid_n = f.n;
+            break;
+        case F_SPAN_SPAN_ID:
+            sid = f.p;
+            sid_n = f.n;
+            break;
+        case F_SPAN_PARENT:
+            parent = f.p;
+            parent_n = f.n;
+            break;
+        case F_SPAN_NAME:
+            name = f.p;
+            name_n = f.n;
+            break;
+        case F_SPAN_KIND:
+            kind = f.v;
+            break;
+        case F_SPAN_START:
+            start = bt_rd64(f.p);
+            break;
+        case F_SPAN_END:
+            stop = bt_rd64(f.p);
+            break;
+        case F_SPAN_STATUS:
+            /* a later Status gives its code, 0 if it has none */
+            code = 0;
+            for (sq = f.p, send = f.p + f.n; sq < send; ) {
+                sq = next_field(sq, &g);
+                if (g.num == F_STATUS_MESSAGE) {
+                    msg = g.p;
+                    msg_n = g.n;
+                } else if (g.num == F_STATUS_CODE) {
+                    code = (uint32_t) g.v;
+                }
+            }
+            break;
+        default:
+            break;
+        }
+    }
+
+    if (tid_n != 16 || bt_id_is_zero(tid, 16)
+        || sid_n != 8 || bt_id_is_zero(sid, 8)
+        || (parent_n != 0 && parent_n != 8)
+        || name_n > wr->lim->max_value_len
+        || msg_n > wr->lim->max_value_len
+        || ctx->scope.n > wr->lim->max_value_len
+        || room(wr, BT_SPAN_FIXED_LEN) != 0)
+    {
+        return -1;
+    }
+
+    rec = wr->w;
+
+    /* enums are int32 on the wire: values outside OTLP's become 0 */
+    kind = (uint32_t) kind;
+    kind8 = kind <= BT_KIND_CONSUMER ? (uint8_t) kind : BT_KIND_UNSPECIFIED;
+    status8 = code <= BT_STATUS_ERROR ? (uint8_t) code : BT_STATUS_UNSET;
+
+    memcpy(rec + 4, tid, 16);
+    memcpy(rec + 20, sid, 8);
+    if (parent_n == 8) {
+        memcpy(rec + 28, parent, 8);
+    } else {
+        memset(rec + 28, 0, 8);
+    }
+    memcpy(rec + 36, &start, 8);
+    memcpy(rec + 44, &stop, 8);
+    rec[52] = kind8;
+    rec[53] = status8;
+    memcpy(rec + 54, &flags, 2);
+    wr->w += BT_SPAN_FIXED_LEN;
+
+    if (put_str(wr, name, name_n) != 0
+        || put_str(wr, msg, msg_n) != 0
+        || put_str(wr, ctx->service.p, ctx->service.n) != 0
+        || put_str(wr, ctx->scope.p, ctx->scope.n) != 0)
+    {
+        goto rollback;
+    }
+
+    res_at = wr->w;
+    if (ctx->res_copy) {
+        if (room(wr, ctx->res_copy_n) != 0) {
+            goto rollback;
+        }
+        memcpy(wr->w, ctx->res_copy, ctx->res_copy_n);
+        wr->w += ctx->res_copy_n;
+    } else if (wr_attrs(wr, ctx->rs, ctx->rs + ctx->rs_n, F_RS_RESOURCE,
+                        F_RES_ATTRIBUTES) != 0)
+    {
+        goto rollback;
+    }
+
+    if (wr_attrs(wr, p, end, 0, F_SPAN_ATTRIBUTES) != 0
+        || wr_items(wr, p, end, F_SPAN_EVENTS) != 0
+        || wr_items(wr, p, end, F_SPAN_LINKS) != 0)
+    {
+        goto rollback;
+    }
+
+    if ((uint64_t) (wr->w - rec) > INT32_MAX) {
+        goto rollback;
+    }
+
+    len = (uint32_t) (wr->w - rec);
+    memcpy(rec, &len, 4);
+
+    if (ctx->res_copy == NULL) {
+        ctx->res_copy = res_at;
+        ctx->res_copy_n = 8 + bt_rd32(res_at + 4);
+    }
+
+    return 0;
+
+rollback:
+
+    wr->w = rec;
+    return -1;
+}
+
+
+/* The service name: the first service.name attribute, if a string. */
+static void
+find_service(const uint8_t *p, const uint8_t *end, eff_t *service)
+{
+    field_t         f, g;
+    const uint8_t  *q, *qend;
+    eff_t           key, val;
+
+    service->p = NULL;
+    service->n = 0;
+
+    while (p < end) {
+        p = next_field(p, &f);
+        if (f.num != F_RS_RESOURCE) {
+            continue;
+        }
+        for (q = f.p, qend = f.p + f.n; q < qend; ) {
+            q = next_field(q, &g);
+            if (g.num != F_RES_ATTRIBUTES) {
+                continue;
+            }
+            kv_parts(g.p, g.n, &key, &val);
+            if (key.n == 12 && memcmp(key.p, "service.name", 12) == 0) {
+                if (val.type == BT_VAL_STRING) {
+                    *service = val;
+                }
+                return;
+            }
+        }
+    }
+}
+
+
+void
+bt_otlp_write(const uint8_t *body, size_t len, const bt_otlp_limits_t *lim,
+    uint8_t *out)
+{
+    writer_t        wr;
+    wr_ctx_t        ctx;
+    const uint8_t  *p, *end = body + len, *q, *qend, *r, *rend, *t, *tend;
+    field_t         f, g, h, k;
+    uint32_t        magic = BT_BATCH_MAGIC, count = 0;
+    size_t          batch_len;
+    bt_otlp_scan_t  scan;
+
+    memset(&ctx, 0, sizeof(ctx));
+
+    if (!last_scan_is(body, len, lim)) {
+        /* not the scan just before: redo it to learn the bound */
+        if (bt_otlp_scan(body, len, lim, &scan) != BT_OTLP_OK
+            || scan.accepted == 0)
+        {
+            return;
+        }
+    }
+    batch_len = last_scan.batch_len;
+
+    wr.w = out + 8;
+    wr.end = out + batch_len;
+    wr.lim = lim;
+    wr.max_depth = clamp_depth(lim);
+
+    for (p = body; p < end; ) {
+        p = next_field(p, &f);
+        if (f.num != F_REQ_RESOURCE_SPANS) {
+            continue;
+        }
+
+        ctx.rs = f.p;
+        ctx.rs_n = f.n;
+        ctx.res_copy = NULL;
+        ctx.res_copy_n = 0;
+        find_service(f.p, f.p + f.n, &ctx.service);
+
+        for (q = f.p, qend = f.p + f.n; q < qend; ) {
+            q = next_field(q, &g);
+            if (g.num != F_RS_SCOPE_SPANS) {
+                continue;
+            }
+
+            ctx.scope.p = NULL;
+            ctx.scope.n = 0;
+            for (r = g.p, rend = g.p + g.n; r < rend; ) {
+                r = next_field(r, &h);
+                if (h.num != F_SS_SCOPE) {
+                    continue;
+                }
+                for (t = h.p, tend = h.p + h.n; t < tend; ) {
+                    t = next_field(t, &k);
+                    if (k.num == F_SCOPE_NAME) {
+                        ctx.scope.p = k.p;
+                        ctx.scope.n = k.n;
+                    }
+                }
+            }
+
+            for (r = g.p, rend = g.p + g.n; r < rend; ) {
+                r = next_field(r, &h);
+                if (h.num == F_SS_SPANS && wr_span(&wr, h.p, h.n, &ctx) == 0) {
+                    count++;
+                }
+            }
+        }
+    }
+
+    memcpy(out, &magic, 4);
+    memcpy(out + 4, &count, 4);
+}
