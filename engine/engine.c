@@ -39,6 +39,7 @@ struct engine_s {
     uint64_t           *pos;            /* read cursor per slot */
     uint64_t           *pending;        /* release position per slot, 0: none */
     uint64_t            high_bytes;     /* ring pressure threshold per slot */
+    uint64_t            byte_budget;    /* bytes per slot per step */
 
     int                 out_fd;         /* --traces-out, -1: none */
     bt_jbuf_t           out;
@@ -46,6 +47,8 @@ struct engine_s {
 
     uint64_t            records_corrupt;
     uint64_t            last_beat_ms;
+    uint64_t            pressure_forced;    /* not yet logged */
+    uint64_t            pressure_logged_ms;
 };
 
 
@@ -181,16 +184,26 @@ heartbeat(engine_t *e)
     }
 }
 
-/* Reads up to the budget of slot's records into the assembler. */
+/*
+ * Reads up to the budget of slot's records into the assembler.  The budget
+ * (records, and 1/16 of the slot in bytes) is small on purpose: nothing is
+ * released until the step ends, so a step that read a whole ring would
+ * leave it looking full to the producer and to relieve_pressure().
+ */
 static uint64_t
 read_slot(engine_t *e, int slot, uint64_t now_ms)
 {
     const uint8_t  *payload;
     uint32_t        len;
-    uint64_t        n;
+    uint64_t        n, start;
     int             rc;
 
-    for (n = 0; n < e->conf.read_budget; n++) {
+    start = e->pos[slot];
+
+    for (n = 0;
+         n < e->conf.read_budget && e->pos[slot] - start < e->byte_budget;
+         n++)
+    {
         rc = bt_ring_read(e->shm, slot, &e->pos[slot], &payload, &len);
         if (rc == 0) {
             break;
@@ -235,7 +248,7 @@ static void
 relieve_pressure(engine_t *e)
 {
     uint32_t  i;
-    uint64_t  used, forced;
+    uint64_t  used, forced, now;
 
     for (i = 0; i < e->geo.nslots; i++) {
         forced = 0;
@@ -252,11 +265,20 @@ relieve_pressure(engine_t *e)
             engine_flush(e);
         }
 
-        if (forced) {
-            engine_log(ENGINE_LOG_WARN, "slot %u: ring above %u%% full, "
-                       "completed %llu oldest traces early", i,
-                       e->conf.ring_high_pct, (unsigned long long) forced);
-        }
+        e->pressure_forced += forced;
+    }
+
+    /* at most one line a second: under sustained pressure this runs on
+       every step */
+    now = wall_ms();
+    if (e->pressure_forced && now - e->pressure_logged_ms >= 1000) {
+        engine_log(ENGINE_LOG_WARN, "ring above %u%% full: completed %llu "
+                   "oldest traces early (forced) since the last report; "
+                   "the ring holds less than --idle-ms of traffic",
+                   e->conf.ring_high_pct,
+                   (unsigned long long) e->pressure_forced);
+        e->pressure_forced = 0;
+        e->pressure_logged_ms = now;
     }
 }
 
@@ -311,7 +333,7 @@ engine_conf_default(engine_conf_t *conf)
     conf->max_age_ms = 30000;
     conf->max_spans = 2000000;
     conf->ring_high_pct = 75;
-    conf->read_budget = 4096;
+    conf->read_budget = 64;
 }
 
 /*
@@ -376,7 +398,7 @@ engine_open(const engine_conf_t *conf, char *err, size_t errlen)
         e->conf.ring_high_pct = 75;
     }
     if (e->conf.read_budget == 0) {
-        e->conf.read_budget = 4096;
+        e->conf.read_budget = 64;
     }
 
     e->shm = open_segment(conf, err, errlen);
@@ -387,6 +409,7 @@ engine_open(const engine_conf_t *conf, char *err, size_t errlen)
     bt_shm_geometry(e->shm, &e->geo);
     e->es = bt_shm_engine_stats(e->shm);
     e->high_bytes = e->geo.slot_bytes / 100 * e->conf.ring_high_pct;
+    e->byte_budget = e->geo.slot_bytes / 16;
 
     /* two consumers on one SPSC ring would corrupt it: refuse */
     pid = __atomic_load_n(&e->es->pid, __ATOMIC_ACQUIRE);

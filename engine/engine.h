@@ -38,7 +38,7 @@ typedef struct {
     uint64_t            max_spans;
     const char         *traces_out;     /* NULL: no JSON lines */
     unsigned            ring_high_pct;  /* 0: 75 */
-    uint32_t            read_budget;    /* records per slot per step; 0: 4096 */
+    uint32_t            read_budget;    /* records per slot per step; 0: 64 */
 
     /* Optional, for tests and embedders: called after the built-in
        completion work for each completed trace. */
