@@ -1,0 +1,89 @@
+/*
+ * compile.h - internal: a compiled rule.
+ *
+ * Compiling turns the checked tree into what evaluation needs:
+ *
+ *   predicates  the distinct span lambdas of trace-level clauses (has,
+ *               missing, count, sequence steps, where), each evaluated once
+ *               per span into a sorted list of matching span indexes;
+ *   lists       (predicate, scope) pairs: a clause's matches inside its
+ *               where-scope;
+ *   scopes      trace.where(...) nodes: (predicate, parent scope);
+ *   clauses     positive has/sequence nodes, numbered for witnesses;
+ *   keys        for each predicate, span names / name prefixes / attribute
+ *               keys without which it can't be true, for the rule-set index.
+ */
+
+#ifndef BT_DSL_COMPILE_H
+#define BT_DSL_COMPILE_H
+
+#include "ast.h"
+#include "bt_dsl.h"
+#include "regex.h"
+
+#define DSL_MAX_KEYS  8
+
+enum {
+    KEY_NONE = 0,
+    KEY_NAME,           /* span.name === 'k' */
+    KEY_PREFIX,         /* span.name.startsWith('k') */
+    KEY_ATTR            /* span attribute 'k' must be present */
+};
+
+typedef struct {
+    node_t      *lam;           /* the lambda; its body reads env[slot] */
+    char        *canon;         /* canonical text: equal texts, same
+                                   predicate, across rules */
+    uint32_t     hash;
+    uint8_t      key_kind;      /* KEY_* */
+    uint8_t      nkeys;
+    const char  *keys[DSL_MAX_KEYS];
+    uint32_t     klens[DSL_MAX_KEYS];
+} dsl_pred_t;
+
+typedef struct {
+    uint32_t     pred;
+    int32_t      scope;         /* -1: the whole trace */
+} dsl_list_t;
+
+typedef struct {
+    uint32_t     pred;
+    int32_t      parent;        /* -1: the whole trace */
+} dsl_scope_t;
+
+/* what a within() node needs: its windowed lists (positive clauses) */
+typedef struct {
+    uint32_t    *lists;
+    uint32_t     nlists;
+} dsl_within_t;
+
+struct bt_rule_s {
+    int             refs;
+    char           *src;
+    size_t          len;
+    dsl_arena_t     arena;
+    node_t         *root;
+    dsl_regex_t   **regexes;
+    uint32_t        nregexes;
+    dsl_pred_t     *preds;
+    uint32_t        npreds;
+    dsl_list_t     *lists;
+    uint32_t        nlists;
+    dsl_scope_t    *scopes;
+    uint32_t        nscopes;
+    uint32_t        nclauses;   /* positive clauses: witness groups */
+    uint32_t        maxseq;     /* longest sequence */
+    int32_t         trigger;    /* a predicate that must match somewhere
+                                   for the rule to fire, or -1 */
+};
+
+/*
+ * Fills rule's predicates, lists, scopes, clause numbers and keys from the
+ * checked tree rule->root.  Returns 0, or -1 when out of memory.
+ */
+int dsl_compile(bt_rule_t *rule);
+
+/* FNV-1a, for the canonical texts and the rule-set name index. */
+uint32_t dsl_hash(const char *s, size_t n);
+
+#endif /* BT_DSL_COMPILE_H */

@@ -1,0 +1,128 @@
+/*
+ * eval.h - internal: the evaluation context and the per-rule evaluator
+ * shared by bt_rule_eval and the rule set.
+ */
+
+#ifndef BT_DSL_EVAL_H
+#define BT_DSL_EVAL_H
+
+#include "ast.h"
+#include "compile.h"
+
+/* run-time values */
+enum {
+    V_UNDEF, V_NULL, V_BOOL, V_INT, V_NUM, V_STR,
+    V_SPAN,         /* u.idx */
+    V_SPANS,        /* children of span u.idx, c of them */
+    V_EVENTS, V_LINKS,  /* section: u.p, n bytes, c items */
+    V_EVENT, V_LINK,    /* item at u.p, n bytes left in its section */
+    V_MAP,          /* attr* at u.p, n bytes */
+    V_ARR,          /* value* at u.p, n bytes (an ARRAY attribute) */
+    V_LIST,         /* array literal: node u.ptr */
+    V_STRS,         /* bt_str_t[n] at u.ptr */
+    V_REGEX         /* dsl_regex_t at u.ptr */
+};
+
+typedef struct {
+    uint8_t     t;
+    uint32_t    n;
+    uint32_t    c;
+    union {
+        double           d;
+        int64_t          i;
+        int              b;
+        const char      *s;
+        const uint8_t   *p;
+        const void      *ptr;
+        uint32_t         idx;
+    } u;
+} val_t;
+
+/* matches of one predicate in the current trace */
+typedef struct {
+    uint32_t   *idx;
+    uint32_t    n;
+    uint32_t    cap;
+    uint32_t    epoch;          /* == ctx->epoch: valid for this trace */
+} dsl_matches_t;
+
+struct bt_eval_ctx_s {
+    const bt_trace_t   *tr;
+    uint32_t            epoch;          /* bumped per trace */
+
+    /* predicate matches, by (global) predicate id */
+    dsl_matches_t      *pm;
+    uint32_t            npm;
+
+    /* the rule being evaluated */
+    const bt_rule_t    *rule;
+    const uint32_t     *map;            /* local -> global predicate ids,
+                                           NULL: identity */
+    uint32_t            rstamp;         /* bumped per rule evaluation */
+    const uint32_t     *lidx[BT_DSL_MAX_CLAUSES];
+    uint32_t            ln[BT_DSL_MAX_CLAUSES];
+    uint32_t            lstamp[BT_DSL_MAX_CLAUSES];
+    uint64_t           *sbits[BT_DSL_MAX_CLAUSES];
+    uint32_t            sstamp[BT_DSL_MAX_CLAUSES];
+
+    /* within(): the window being tried */
+    int                 in_window;
+    uint64_t            win_lo;
+    uint64_t            win_hi;
+    uint32_t            wlo[BT_DSL_MAX_CLAUSES];
+    uint32_t            whi[BT_DSL_MAX_CLAUSES];
+
+    /* lambda parameters */
+    val_t               env[BT_DSL_MAX_DEPTH + 2];
+
+    dsl_arena_t         scratch;        /* strings made while evaluating */
+    dsl_arena_t         rscratch;       /* per rule: lists, scope bits */
+    void               *mdata;          /* PCRE2 match data */
+
+    /* per trace, computed on first use */
+    uint32_t           *order;          /* parents before children */
+    uint32_t            order_cap;
+    uint32_t            order_epoch;
+    bt_str_t           *services;
+    uint32_t            nservices;
+    uint32_t            services_cap;
+    uint32_t            services_epoch;
+
+    /* witnesses of a firing */
+    uint32_t            woff[BT_DSL_MAX_CLAUSES + 1];
+    uint32_t            wstart[BT_DSL_MAX_CLAUSES];
+    uint32_t            wn[BT_DSL_MAX_CLAUSES];
+    uint32_t            wbuf[BT_DSL_MAX_CLAUSES * BT_DSL_MAX_WITNESSES];
+    uint32_t            wout[BT_DSL_MAX_CLAUSES * BT_DSL_MAX_WITNESSES];
+    uint32_t            wused;
+
+    /* rule set scratch: candidate predicates and rules of this trace */
+    uint32_t           *cand;
+    uint32_t            cand_cap;
+    uint32_t           *pstamp;         /* per global predicate */
+    uint32_t           *rules;
+    uint32_t           *rstamps;        /* per rule */
+    uint32_t            rules_cap;
+    uint32_t            pstamp_cap;
+    uint32_t            cstamp;
+};
+
+/* Starts a new trace: forgets all matches.  Returns 0 or -1 (memory). */
+int dsl_ctx_begin(bt_eval_ctx_t *ctx, const bt_trace_t *tr, uint32_t npreds);
+
+/* Runs predicate lam on span i; returns 1 if true. */
+int dsl_pred_eval(bt_eval_ctx_t *ctx, const node_t *lam, uint32_t i);
+
+/* Records span i as a match of global predicate g; 0 or -1 (memory). */
+int dsl_match_add(bt_eval_ctx_t *ctx, uint32_t g, uint32_t i);
+
+/*
+ * With all predicates of rule evaluated into the context (map gives their
+ * global ids), evaluates the rule's trace expression.  Returns 1 if it
+ * fires (the witnesses are then in ctx->woff / ctx->wout), 0 if not, -1 on
+ * out of memory.
+ */
+int dsl_rule_run(bt_eval_ctx_t *ctx, const bt_rule_t *rule,
+    const uint32_t *map);
+
+#endif /* BT_DSL_EVAL_H */

@@ -1,0 +1,517 @@
+/*
+ * ruleset.c - many rules evaluated together through a span index
+ * (see ruleset.h for why).
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval.h"
+#include "ruleset.h"
+
+
+bt_ruleset_t *
+bt_ruleset_new(void)
+{
+    return calloc(1, sizeof(bt_ruleset_t));
+}
+
+
+int
+bt_ruleset_add(bt_ruleset_t *set, bt_rule_t *rule, void *user)
+{
+    bt_rule_t  **r;
+    void       **u;
+    uint32_t     cap;
+
+    if (set->built) {
+        return -1;
+    }
+    if (set->n == set->cap) {
+        cap = set->cap ? set->cap * 2 : 16;
+        r = realloc(set->rules, cap * sizeof(*r));
+        if (r == NULL) {
+            return -1;
+        }
+        set->rules = r;
+        u = realloc(set->users, cap * sizeof(*u));
+        if (u == NULL) {
+            return -1;
+        }
+        set->users = u;
+        set->cap = cap;
+    }
+    set->rules[set->n] = bt_rule_ref(rule);
+    set->users[set->n] = user;
+    return (int) set->n++;
+}
+
+
+static dsl_bucket_t *
+table_find(const dsl_table_t *t, const char *k, uint32_t klen, uint32_t h)
+{
+    dsl_bucket_t  *b;
+    uint32_t       i;
+
+    if (t->slots == NULL) {
+        return NULL;
+    }
+    for (i = h & t->mask; ; i = (i + 1) & t->mask) {
+        b = &t->slots[i];
+        if (b->key == NULL) {
+            return NULL;
+        }
+        if (b->hash == h && b->klen == klen && memcmp(b->key, k, klen) == 0) {
+            return b;
+        }
+    }
+}
+
+
+static int
+table_grow(dsl_table_t *t)
+{
+    dsl_bucket_t  *old, *b;
+    uint32_t       oldn, i, j, n;
+
+    old = t->slots;
+    oldn = t->slots ? t->mask + 1 : 0;
+    n = oldn ? oldn * 2 : 16;
+    t->slots = calloc(n, sizeof(dsl_bucket_t));
+    if (t->slots == NULL) {
+        t->slots = old;
+        return -1;
+    }
+    t->mask = n - 1;
+    for (i = 0; i < oldn; i++) {
+        if (old[i].key == NULL) {
+            continue;
+        }
+        for (j = old[i].hash & t->mask; t->slots[j].key; j = (j + 1) & t->mask)
+        {
+            /* void */
+        }
+        b = &t->slots[j];
+        *b = old[i];
+    }
+    free(old);
+    return 0;
+}
+
+
+static int
+table_add(dsl_table_t *t, const char *k, uint32_t klen, uint32_t pred)
+{
+    dsl_bucket_t  *b;
+    uint32_t       h, i, *p, cap;
+
+    h = dsl_hash(k, klen);
+    b = table_find(t, k, klen, h);
+    if (b == NULL) {
+        if (t->slots == NULL || (t->used + 1) * 2 > t->mask + 1) {
+            if (table_grow(t) != 0) {
+                return -1;
+            }
+        }
+        for (i = h & t->mask; t->slots[i].key; i = (i + 1) & t->mask) {
+            /* void */
+        }
+        b = &t->slots[i];
+        b->key = k;
+        b->klen = klen;
+        b->hash = h;
+        t->used++;
+    }
+    if (b->n && b->preds[b->n - 1] == pred) {
+        return 0;
+    }
+    if (b->n == b->cap) {
+        cap = b->cap ? b->cap * 2 : 4;
+        p = realloc(b->preds, cap * sizeof(uint32_t));
+        if (p == NULL) {
+            return -1;
+        }
+        b->preds = p;
+        b->cap = cap;
+    }
+    b->preds[b->n++] = pred;
+    return 0;
+}
+
+
+static void
+table_free(dsl_table_t *t)
+{
+    uint32_t  i;
+
+    if (t->slots == NULL) {
+        return;
+    }
+    for (i = 0; i <= t->mask; i++) {
+        free(t->slots[i].preds);
+    }
+    free(t->slots);
+}
+
+
+int
+bt_ruleset_build(bt_ruleset_t *set)
+{
+    dsl_table_t        canon;
+    dsl_bucket_t      *b;
+    const dsl_pred_t  *p;
+    bt_rule_t         *r;
+    uint32_t           i, j, k, g, total, *cnt;
+    int32_t            t;
+
+    if (set->built) {
+        return 0;
+    }
+
+    total = 0;
+    for (i = 0; i < set->n; i++) {
+        total += set->rules[i]->npreds;
+    }
+    set->preds = calloc(total + 1, sizeof(*set->preds));
+    set->maps = calloc(set->n + 1, sizeof(*set->maps));
+    set->wild = calloc(total + 1, sizeof(uint32_t));
+    if (set->preds == NULL || set->maps == NULL || set->wild == NULL) {
+        return -1;
+    }
+
+    /* merge identical predicates: the canonical text is the key */
+    memset(&canon, 0, sizeof(canon));
+    for (i = 0; i < set->n; i++) {
+        r = set->rules[i];
+        set->maps[i] = calloc(r->npreds + 1, sizeof(uint32_t));
+        if (set->maps[i] == NULL) {
+            goto failed;
+        }
+        for (j = 0; j < r->npreds; j++) {
+            p = &r->preds[j];
+            b = table_find(&canon, p->canon, (uint32_t) strlen(p->canon),
+                           p->hash);
+            if (b != NULL) {
+                set->maps[i][j] = b->preds[0];
+                continue;
+            }
+            g = set->npreds++;
+            set->preds[g] = p;
+            set->maps[i][j] = g;
+            if (table_add(&canon, p->canon, (uint32_t) strlen(p->canon), g)
+                != 0)
+            {
+                goto failed;
+            }
+        }
+    }
+    table_free(&canon);
+    memset(&canon, 0, sizeof(canon));
+
+    /* file each predicate under its keys */
+    for (g = 0; g < set->npreds; g++) {
+        p = set->preds[g];
+        if (p->key_kind == KEY_PREFIX) {
+            /* prefix lookups cost one probe per distinct length */
+            for (k = 0; k < p->nkeys; k++) {
+                for (j = 0; j < set->nplens && set->plens[j] != p->klens[k];
+                     j++)
+                {
+                    /* void */
+                }
+                if (j == set->nplens && set->nplens == 32) {
+                    break;
+                }
+            }
+            if (k < p->nkeys) {
+                set->wild[set->nwild++] = g;
+                continue;
+            }
+        }
+        for (k = 0; k < p->nkeys; k++) {
+            switch (p->key_kind) {
+            case KEY_NAME:
+                if (table_add(&set->names, p->keys[k], p->klens[k], g) != 0) {
+                    return -1;
+                }
+                break;
+            case KEY_PREFIX:
+                for (j = 0; j < set->nplens && set->plens[j] != p->klens[k];
+                     j++)
+                {
+                    /* void */
+                }
+                if (j == set->nplens) {
+                    set->plens[set->nplens++] = p->klens[k];
+                }
+                if (table_add(&set->prefixes, p->keys[k], p->klens[k], g)
+                    != 0)
+                {
+                    return -1;
+                }
+                break;
+            case KEY_ATTR:
+                if (table_add(&set->attrs, p->keys[k], p->klens[k], g) != 0) {
+                    return -1;
+                }
+                break;
+            }
+        }
+        if (p->key_kind == KEY_NONE || p->nkeys == 0) {
+            set->wild[set->nwild++] = g;
+        }
+    }
+
+    /* which rules to run when a predicate matched */
+    set->toff = calloc(set->npreds + 2, sizeof(uint32_t));
+    set->trig = calloc(set->n + 1, sizeof(uint32_t));
+    set->always = calloc(set->n + 1, sizeof(uint32_t));
+    cnt = calloc(set->npreds + 1, sizeof(uint32_t));
+    if (set->toff == NULL || set->trig == NULL || set->always == NULL
+        || cnt == NULL)
+    {
+        free(cnt);
+        return -1;
+    }
+    for (i = 0; i < set->n; i++) {
+        t = set->rules[i]->trigger;
+        if (t >= 0) {
+            set->toff[set->maps[i][t] + 1]++;
+        }
+    }
+    for (g = 0; g < set->npreds; g++) {
+        set->toff[g + 1] += set->toff[g];
+    }
+    for (i = 0; i < set->n; i++) {
+        t = set->rules[i]->trigger;
+        if (t < 0) {
+            set->always[set->nalways++] = i;
+        } else {
+            g = set->maps[i][t];
+            set->trig[set->toff[g] + cnt[g]++] = i;
+        }
+    }
+    free(cnt);
+
+    set->built = 1;
+    return 0;
+
+failed:
+    table_free(&canon);
+    return -1;
+}
+
+
+uint32_t
+bt_ruleset_size(const bt_ruleset_t *set)
+{
+    return set->n;
+}
+
+
+uint32_t
+bt_ruleset_npredicates(const bt_ruleset_t *set)
+{
+    return set->npreds;
+}
+
+
+static int
+grow_u32(uint32_t **p, uint32_t *cap, uint32_t need)
+{
+    uint32_t  *np;
+
+    if (*cap >= need) {
+        return 0;
+    }
+    np = realloc(*p, (size_t) need * sizeof(uint32_t));
+    if (np == NULL) {
+        return -1;
+    }
+    memset(np + *cap, 0, (size_t) (need - *cap) * sizeof(uint32_t));
+    *p = np;
+    *cap = need;
+    return 0;
+}
+
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+    uint32_t  x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+
+/* adds the predicates of bucket b to the candidates, once each */
+static uint32_t
+add_cands(bt_eval_ctx_t *ctx, const dsl_bucket_t *b, uint32_t nc)
+{
+    uint32_t  k, p;
+
+    if (b == NULL) {
+        return nc;
+    }
+    for (k = 0; k < b->n; k++) {
+        p = b->preds[k];
+        if (ctx->pstamp[p] != ctx->cstamp) {
+            ctx->pstamp[p] = ctx->cstamp;
+            ctx->cand[nc++] = p;
+        }
+    }
+    return nc;
+}
+
+
+int
+bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
+    bt_eval_ctx_t *ctx, bt_fire_pt fn, void *arg)
+{
+    const bt_span_t  *s;
+    uint32_t          i, j, k, nc, nr, pcap, r, g, fired;
+    bt_iter_t         it;
+    bt_str_t          key;
+    bt_val_t          val;
+    bt_witness_t      w;
+    int               rc;
+
+    if (!set->built) {
+        return -1;
+    }
+    if (dsl_ctx_begin(ctx, trace, set->npreds + 1) != 0) {
+        return -1;
+    }
+
+    pcap = ctx->pstamp_cap;
+    if (grow_u32(&ctx->pstamp, &pcap, set->npreds + 1) != 0) {
+        return -1;
+    }
+    ctx->pstamp_cap = pcap;
+    pcap = ctx->cand_cap;
+    if (grow_u32(&ctx->cand, &pcap, set->npreds + 1) != 0) {
+        return -1;
+    }
+    ctx->cand_cap = pcap;
+    pcap = ctx->rules_cap;
+    if (grow_u32(&ctx->rules, &pcap, set->n + 1) != 0) {
+        return -1;
+    }
+    if (grow_u32(&ctx->rstamps, &ctx->rules_cap, set->n + 1) != 0) {
+        return -1;
+    }
+
+    /* span level: each span meets only the predicates that could match */
+    for (i = 0; i < trace->n; i++) {
+        s = &trace->spans[i].s;
+        if (++ctx->cstamp == 0) {
+            memset(ctx->pstamp, 0, ctx->pstamp_cap * sizeof(uint32_t));
+            ctx->cstamp = 1;
+        }
+
+        nc = 0;
+        for (k = 0; k < set->nwild; k++) {
+            ctx->cand[nc++] = set->wild[k];
+            ctx->pstamp[set->wild[k]] = ctx->cstamp;
+        }
+        if (set->names.used) {
+            nc = add_cands(ctx, table_find(&set->names, s->name.p, s->name.n,
+                                           dsl_hash(s->name.p, s->name.n)),
+                           nc);
+        }
+        for (k = 0; k < set->nplens; k++) {
+            if (set->plens[k] <= s->name.n) {
+                nc = add_cands(ctx, table_find(&set->prefixes, s->name.p,
+                                               set->plens[k],
+                                               dsl_hash(s->name.p,
+                                                        set->plens[k])),
+                               nc);
+            }
+        }
+        if (set->attrs.used) {
+            bt_iter_init(&it, s->attrs.p, s->attrs.n);
+            while (bt_attr_next(&it, &key, &val)) {
+                nc = add_cands(ctx, table_find(&set->attrs, key.p, key.n,
+                                               dsl_hash(key.p, key.n)),
+                               nc);
+            }
+        }
+
+        for (k = 0; k < nc; k++) {
+            g = ctx->cand[k];
+            if (dsl_pred_eval(ctx, set->preds[g]->lam, i)
+                && dsl_match_add(ctx, g, i) != 0)
+            {
+                return -1;
+            }
+        }
+    }
+
+    /* trace level: rules whose trigger matched, and those without one */
+    nr = 0;
+    for (k = 0; k < set->nalways; k++) {
+        ctx->rules[nr++] = set->always[k];
+    }
+    for (g = 0; g < set->npreds; g++) {
+        if (ctx->pm[g].epoch != ctx->epoch || ctx->pm[g].n == 0) {
+            continue;
+        }
+        for (j = set->toff[g]; j < set->toff[g + 1]; j++) {
+            ctx->rules[nr++] = set->trig[j];
+        }
+    }
+    if (nr > 1) {
+        qsort(ctx->rules, nr, sizeof(uint32_t), cmp_u32);
+    }
+
+    fired = 0;
+    for (k = 0; k < nr; k++) {
+        r = ctx->rules[k];
+        rc = dsl_rule_run(ctx, set->rules[r], set->maps[r]);
+        if (rc < 0) {
+            return -1;
+        }
+        if (rc == 0) {
+            continue;
+        }
+        fired++;
+        if (fn != NULL) {
+            w.nclauses = set->rules[r]->nclauses;
+            w.off = ctx->woff;
+            w.spans = ctx->wout;
+            if (fn(arg, r, set->users[r], &w) != 0) {
+                break;
+            }
+        }
+    }
+    return (int) fired;
+}
+
+
+void
+bt_ruleset_free(bt_ruleset_t *set)
+{
+    uint32_t  i;
+
+    if (set == NULL) {
+        return;
+    }
+    for (i = 0; i < set->n; i++) {
+        bt_rule_free(set->rules[i]);
+        if (set->maps) {
+            free(set->maps[i]);
+        }
+    }
+    free(set->rules);
+    free(set->users);
+    free(set->preds);
+    free(set->maps);
+    free(set->wild);
+    table_free(&set->names);
+    table_free(&set->prefixes);
+    table_free(&set->attrs);
+    free(set->toff);
+    free(set->trig);
+    free(set->always);
+    free(set);
+}

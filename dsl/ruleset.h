@@ -1,0 +1,62 @@
+/*
+ * ruleset.h - internal: the rule-set index (the public API is in bt_dsl.h).
+ *
+ * Why an index: with a thousand rules, running every rule's predicates on
+ * every span costs thousands of evaluations per span.  Instead identical
+ * predicates are merged across rules, and each predicate is filed under
+ * what a span must have for it to be true: an exact name
+ * (span.name === 'x'), a name prefix (span.name.startsWith('x')) or an
+ * attribute key (span.attributes['k'] === v).  A span looks up its name,
+ * its name's prefixes and its attribute keys and evaluates only those
+ * predicates plus the unindexable ones.  Then only rules whose trigger
+ * predicate (one that must match for the rule to fire) matched somewhere
+ * are evaluated at trace level, plus rules without a trigger.
+ */
+
+#ifndef BT_DSL_RULESET_H
+#define BT_DSL_RULESET_H
+
+#include "compile.h"
+
+typedef struct {
+    const char  *key;
+    uint32_t     klen;
+    uint32_t     hash;
+    uint32_t    *preds;         /* global predicate ids */
+    uint32_t     n;
+    uint32_t     cap;
+} dsl_bucket_t;
+
+typedef struct {
+    dsl_bucket_t  *slots;       /* open addressing, power of two */
+    uint32_t       mask;
+    uint32_t       used;
+} dsl_table_t;
+
+struct bt_ruleset_s {
+    bt_rule_t        **rules;
+    void             **users;
+    uint32_t           n;
+    uint32_t           cap;
+    int                built;
+
+    const dsl_pred_t **preds;   /* global predicates */
+    uint32_t           npreds;
+    uint32_t         **maps;    /* per rule: local -> global predicate */
+
+    uint32_t          *wild;    /* predicates without keys */
+    uint32_t           nwild;
+    dsl_table_t        names;
+    dsl_table_t        prefixes;
+    dsl_table_t        attrs;
+    uint32_t           plens[32];   /* distinct prefix lengths */
+    uint32_t           nplens;
+
+    uint32_t          *toff;    /* rules triggered by predicate p:
+                                   trig[toff[p] .. toff[p + 1]) */
+    uint32_t          *trig;
+    uint32_t          *always;  /* rules without a trigger */
+    uint32_t           nalways;
+};
+
+#endif /* BT_DSL_RULESET_H */
