@@ -240,22 +240,28 @@ read_slot(engine_t *e, int slot, uint64_t now_ms)
 }
 
 /*
- * A slot whose ring is more than ring_high_pct full while the engine holds
- * records in it: complete the oldest traces until the space comes back or
- * nothing is held.  Producers would otherwise start answering 429.
+ * A slot whose ring is more than ring_high_pct full because the engine
+ * holds a good part of it (at least a quarter of the slot, read but not
+ * released): complete the oldest traces until the space comes back.
+ * Producers would otherwise start answering 429.  When the ring is full of
+ * records not read yet, the engine is lagging instead; forcing out the
+ * few young traces it holds would split them for little space, so it
+ * doesn't.
  */
 static void
 relieve_pressure(engine_t *e)
 {
     uint32_t  i;
-    uint64_t  used, forced, now;
+    uint64_t  used, held, tail, forced, now;
 
     for (i = 0; i < e->geo.nslots; i++) {
         forced = 0;
 
         for ( ;; ) {
-            used = bt_ring_head(e->shm, (int) i) - bt_ring_tail(e->shm, (int) i);
-            if (used <= e->high_bytes || !bt_asm_slot_held(e->asm_, (int) i)) {
+            tail = bt_ring_tail(e->shm, (int) i);
+            used = bt_ring_head(e->shm, (int) i) - tail;
+            held = e->pos[i] - tail;
+            if (used <= e->high_bytes || held <= e->geo.slot_bytes / 4) {
                 break;
             }
             if (bt_asm_force_oldest(e->asm_, 1) == 0) {
