@@ -164,6 +164,14 @@ from_attr(const bt_val_t *a)
 }
 
 
+/* ms since the epoch, as exact as a double allows */
+static double
+ns_to_ms(uint64_t ns)
+{
+    return (double) (ns / 1000000) + (double) (ns % 1000000) / 1e6;
+}
+
+
 static val_t
 hex(bt_eval_ctx_t *ctx, const uint8_t *id, size_t n)
 {
@@ -642,11 +650,12 @@ span_field(bt_eval_ctx_t *ctx, const node_t *n)
         return v_str(kind_names[s->kind],
                      (uint32_t) strlen(kind_names[s->kind]));
     case OP_F_DURATION:
-        return v_num(((double) s->end_ns - (double) s->start_ns) / 1e6);
+        /* subtract as integers: ns since 1970 don't fit a double's 53 bits */
+        return v_num((double) ((int64_t) (s->end_ns - s->start_ns)) / 1e6);
     case OP_F_START:
-        return v_num((double) s->start_ns / 1e6);
+        return v_num(ns_to_ms(s->start_ns));
     case OP_F_END:
-        return v_num((double) s->end_ns / 1e6);
+        return v_num(ns_to_ms(s->end_ns));
     case OP_F_TRACEID:
         return hex(ctx, s->trace_id, 16);
     case OP_F_SPANID:
@@ -708,7 +717,7 @@ item_field(bt_eval_ctx_t *ctx, const node_t *n)
             return v_str(e.name.p, e.name.n);
         }
         if (n->opc == OP_E_TIME) {
-            return v_num((double) e.time_ns / 1e6);
+            return v_num(ns_to_ms(e.time_ns));
         }
         v.t = V_MAP;
         v.u.p = e.attrs.p;
@@ -1288,7 +1297,7 @@ ev(bt_eval_ctx_t *ctx, const node_t *n)
         if (tr->n == 0) {
             return v_num(0);
         }
-        return v_num(((double) tr->end_ns - (double) tr->start_ns) / 1e6);
+        return v_num((double) ((int64_t) (tr->end_ns - tr->start_ns)) / 1e6);
 
     case OP_T_SPANCOUNT:
         return v_num(tr->n);
