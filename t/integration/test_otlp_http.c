@@ -68,7 +68,7 @@ check_two_spans(const ho_span_t *s, const char *trace_hex)
     json_t  *tr, *t, *root, *child, *attrs;
     char     id0[17], id1[17];
 
-    tr = h_traces_wait(env, 1, 2, WAIT_MS);
+    tr = h_traces_wait_trace(env, trace_hex, 2, WAIT_MS);
     t = h_trace_find(tr, trace_hex);
     cr_assert_not_null(t, "trace %s in the engine output", trace_hex);
     cr_assert_eq(json_array_size(json_object_get(t, "spans")), 2);
@@ -251,7 +251,7 @@ Test(otlp, partial_success_for_an_invalid_span_id)
     /* the good span still goes through, the bad one does not */
     h_hex(s[0].span_id, 8, good);
     h_hex(s[1].span_id, 8, bad);
-    tr = h_traces_wait(env, 1, 1, WAIT_MS);
+    tr = h_traces_wait_trace(env, trace, 1, WAIT_MS);
     t = h_trace_find(tr, trace);
     cr_assert_not_null(t);
     cr_assert_not_null(h_span_find(t, good));

@@ -1065,6 +1065,30 @@ h_traces_wait(h_env_t *env, size_t ntraces, size_t nspans, int timeout_ms)
 }
 
 json_t *
+h_traces_wait_trace(h_env_t *env, const char *trace_id, size_t nspans,
+    int timeout_ms)
+{
+    json_t   *tr, *t;
+    int64_t   deadline = h_now_ms() + timeout_ms;
+
+    for ( ;; ) {
+        tr = h_traces_read(env);
+        t = h_trace_find(tr, trace_id);
+        if (t && json_array_size(json_object_get(t, "spans")) >= nspans) {
+            return tr;
+        }
+        if (h_now_ms() > deadline) {
+            fprintf(stderr, "harness: waited %d ms for trace %s with %zu "
+                    "spans: %s\n", timeout_ms, trace_id, nspans,
+                    t ? "fewer spans" : "not there");
+            return tr;
+        }
+        json_decref(tr);
+        h_sleep_ms(50);
+    }
+}
+
+json_t *
 h_trace_find(json_t *traces, const char *trace_id)
 {
     json_t      *t;

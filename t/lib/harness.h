@@ -214,6 +214,13 @@ json_t *h_traces_read(h_env_t *env);
 json_t *h_traces_wait(h_env_t *env, size_t ntraces, size_t nspans,
     int timeout_ms);
 
+/*
+ * Polls until the line of trace_id (lowercase hex) holds at least nspans
+ * spans, or timeout_ms passes.  Returns the last array read, as above.
+ */
+json_t *h_traces_wait_trace(h_env_t *env, const char *trace_id,
+    size_t nspans, int timeout_ms);
+
 /* Number of distinct span ids (trace_id + span_id) in a traces array. */
 size_t h_traces_span_count(json_t *traces);
 
