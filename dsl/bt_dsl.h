@@ -52,7 +52,9 @@
 
 /* Limits: a rule over any of them is refused at compile time. */
 #define BT_DSL_MAX_SOURCE       65536   /* bytes of rule source */
-#define BT_DSL_MAX_DEPTH        64      /* nesting of expressions */
+#define BT_DSL_MAX_DEPTH        128     /* nesting of expressions (a chain
+                                           a && b && ... counts one per
+                                           operand) */
 #define BT_DSL_MAX_CLAUSES      64      /* has/missing/count/sequence/where
                                            calls (sequence: one per step) */
 #define BT_DSL_MAX_WITNESSES    256     /* span indexes reported per clause */

@@ -189,32 +189,37 @@ note(checker_t *ck, bt_diag_severity_t sev, uint32_t start, uint32_t end,
 uint32_t
 dsl_edit_distance(const char *a, size_t an, const char *b, size_t bn)
 {
-    uint32_t  row[64], prev, cur, i, j, best;
+    uint32_t  d[64][64], i, j, best;
 
+    /* optimal string alignment: swapping two letters is one edit */
     if (an >= 63 || bn >= 63) {
         return 99;
     }
 
+    for (i = 0; i <= an; i++) {
+        d[i][0] = i;
+    }
     for (j = 0; j <= bn; j++) {
-        row[j] = j;
+        d[0][j] = j;
     }
     for (i = 1; i <= an; i++) {
-        prev = row[0];
-        row[0] = i;
         for (j = 1; j <= bn; j++) {
-            cur = row[j];
-            best = prev + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best) {
-                best = row[j] + 1;
+            best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) {
+                best = d[i - 1][j] + 1;
             }
-            if (row[j - 1] + 1 < best) {
-                best = row[j - 1] + 1;
+            if (d[i][j - 1] + 1 < best) {
+                best = d[i][j - 1] + 1;
             }
-            row[j] = best;
-            prev = cur;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]
+                && d[i - 2][j - 2] + 1 < best)
+            {
+                best = d[i - 2][j - 2] + 1;
+            }
+            d[i][j] = best;
         }
     }
-    return row[bn];
+    return d[an][bn];
 }
 
 
