@@ -54,10 +54,12 @@ static ngx_int_t ngx_http_betrace_otlp_read_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_betrace_otlp_gunzip(ngx_http_request_t *r,
     ngx_http_betrace_otlp_ctx_t *ctx, ngx_str_t *in, ngx_str_t *out,
     size_t cap);
-static ngx_int_t ngx_http_betrace_otlp_reject(ngx_http_request_t *r,
+static ngx_int_t ngx_http_betrace_ring_full(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx, ngx_http_betrace_loc_conf_t *blcf);
+static ngx_int_t ngx_http_betrace_reject(ngx_http_request_t *r,
     ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, int code,
     u_char *msg);
-static ngx_int_t ngx_http_betrace_otlp_early(ngx_http_request_t *r,
+static ngx_int_t ngx_http_betrace_early(ngx_http_request_t *r,
     ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, int code,
     u_char *msg);
 static ngx_int_t ngx_http_betrace_otlp_send(ngx_http_request_t *r,
@@ -117,14 +119,14 @@ ngx_http_betrace_otlp_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_betrace_otlp_early(r, ctx, NGX_HTTP_NOT_ALLOWED,
+        return ngx_http_betrace_early(r, ctx, NGX_HTTP_NOT_ALLOWED,
                                       NGX_HTTP_BETRACE_UNIMPLEMENTED,
                                       (u_char *) "method not allowed, "
                                       "OTLP/HTTP export uses POST");
     }
 
     if (type == NGX_DECLINED) {
-        return ngx_http_betrace_otlp_early(r, ctx,
+        return ngx_http_betrace_early(r, ctx,
                                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                       NGX_HTTP_BETRACE_INVALID_ARGUMENT,
                                       (u_char *) "unsupported Content-Type, "
@@ -135,7 +137,7 @@ ngx_http_betrace_otlp_handler(ngx_http_request_t *r)
     enc = ngx_http_betrace_otlp_encoding(r);
 
     if (enc == NGX_DECLINED) {
-        return ngx_http_betrace_otlp_early(r, ctx,
+        return ngx_http_betrace_early(r, ctx,
                                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                       NGX_HTTP_BETRACE_INVALID_ARGUMENT,
                                       (u_char *) "unsupported "
@@ -161,14 +163,14 @@ ngx_http_betrace_otlp_handler(ngx_http_request_t *r)
                      "request body of %O bytes is over the limit of %uz "
                      "bytes%Z", r->headers_in.content_length_n,
                      blcf->max_body_size);
-        return ngx_http_betrace_otlp_early(r, ctx,
+        return ngx_http_betrace_early(r, ctx,
                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                       NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
                                       ctx->msg);
     }
 
     if (ctx->stats == NULL) {
-        return ngx_http_betrace_otlp_early(r, ctx,
+        return ngx_http_betrace_early(r, ctx,
                                       NGX_HTTP_SERVICE_UNAVAILABLE,
                                       NGX_HTTP_BETRACE_UNAVAILABLE,
                                       (u_char *) "this worker has no ring "
@@ -306,15 +308,13 @@ static ngx_int_t
 ngx_http_betrace_otlp_process(ngx_http_request_t *r,
     ngx_http_betrace_otlp_ctx_t *ctx)
 {
-    int                           rc;
+    int                           rc, code;
     char                          err[NGX_HTTP_BETRACE_MSGLEN];
     size_t                        len, cap, pb_len;
     u_char                       *out;
     uint8_t                      *pb, *rec;
     ngx_int_t                     n;
-    u_char                        buf[NGX_TIME_T_LEN];
-    ngx_str_t                     body, plain, retry;
-    ngx_uint_t                    status;
+    ngx_str_t                     body, plain;
     bt_otlp_scan_t                scan;
     bt_otlp_limits_t              lim;
     ngx_http_betrace_loc_conf_t  *blcf;
@@ -336,7 +336,7 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
         ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
                      "request body is over the limit of %uz bytes%Z",
                      blcf->max_body_size);
-        return ngx_http_betrace_otlp_reject(r, ctx,
+        return ngx_http_betrace_reject(r, ctx,
                                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                        NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
                                        ctx->msg);
@@ -350,11 +350,11 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            return ngx_http_betrace_otlp_reject(r, ctx, n,
-                                       n == NGX_HTTP_BAD_REQUEST
-                                       ? NGX_HTTP_BETRACE_INVALID_ARGUMENT
-                                       : NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
-                                       ctx->msg);
+            code = (n == NGX_HTTP_BAD_REQUEST)
+                   ? NGX_HTTP_BETRACE_INVALID_ARGUMENT
+                   : NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED;
+
+            return ngx_http_betrace_reject(r, ctx, n, code, ctx->msg);
         }
 
     } else {
@@ -364,10 +364,10 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
             ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
                          "request body is over the limit of %uz bytes%Z",
                          blcf->max_body_size);
-            return ngx_http_betrace_otlp_reject(r, ctx,
-                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
-                                       ctx->msg);
+            return ngx_http_betrace_reject(r, ctx,
+                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                           NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
+                                           ctx->msg);
         }
     }
 
@@ -385,9 +385,9 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
         {
             ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
                          "invalid OTLP/JSON: %s%Z", err);
-            return ngx_http_betrace_otlp_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                       NGX_HTTP_BETRACE_INVALID_ARGUMENT,
-                                       ctx->msg);
+            return ngx_http_betrace_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                           NGX_HTTP_BETRACE_INVALID_ARGUMENT,
+                                           ctx->msg);
         }
 
         pb = ctx->pb;
@@ -404,7 +404,7 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
         ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
                      "malformed ExportTraceServiceRequest: %s%Z",
                      scan.message);
-        return ngx_http_betrace_otlp_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_betrace_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
                                        NGX_HTTP_BETRACE_INVALID_ARGUMENT,
                                        ctx->msg);
     }
@@ -413,7 +413,7 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
         ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
                      "more than %ui spans in one request%Z",
                      blcf->max_spans);
-        return ngx_http_betrace_otlp_reject(r, ctx,
+        return ngx_http_betrace_reject(r, ctx,
                                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                        NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
                                        ctx->msg);
@@ -433,10 +433,10 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
                          "record holds (%uD); send smaller batches%Z",
                          scan.batch_len,
                          bt_ring_max_record(ngx_http_betrace_ring.shm));
-            return ngx_http_betrace_otlp_reject(r, ctx,
-                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
-                                       ctx->msg);
+            return ngx_http_betrace_reject(r, ctx,
+                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                           NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
+                                           ctx->msg);
         }
 
         rec = bt_ring_reserve(ngx_http_betrace_ring.shm,
@@ -444,31 +444,7 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
                               (uint32_t) scan.batch_len);
 
         if (rec == NULL) {
-            ngx_http_betrace_count(&ctx->stats->ring_full, 1);
-
-            retry.data = buf;
-            retry.len = ngx_sprintf(buf, "%T", blcf->retry_after) - buf;
-
-            if (ngx_http_betrace_otlp_add_header(r, "Retry-After", &retry)
-                != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            if (ngx_http_betrace_engine_alive(ngx_http_betrace_ring.shm)) {
-                return ngx_http_betrace_otlp_reject(r, ctx,
-                                       NGX_HTTP_TOO_MANY_REQUESTS,
-                                       NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
-                                       (u_char *) "the span ring is full, "
-                                       "retry later");
-            }
-
-            return ngx_http_betrace_otlp_reject(r, ctx,
-                                       NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       NGX_HTTP_BETRACE_UNAVAILABLE,
-                                       (u_char *) "the span ring is full "
-                                       "and betrace-engine is not "
-                                       "running, retry later");
+            return ngx_http_betrace_ring_full(r, ctx, blcf);
         }
 
         bt_otlp_write(pb, pb_len, &lim, rec);
@@ -478,8 +454,6 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
 
         ngx_http_betrace_count(&ctx->stats->spans_accepted, scan.accepted);
     }
-
-    status = NGX_HTTP_OK;
 
     if (scan.rejected > 0) {
         ngx_http_betrace_count(&ctx->stats->spans_rejected, scan.rejected);
@@ -496,7 +470,7 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
     len = bt_otlp_response((int) ctx->json, scan.rejected,
                            scan.rejected ? scan.message : NULL, out, len);
 
-    return ngx_http_betrace_otlp_send(r, ctx, status, out, len);
+    return ngx_http_betrace_otlp_send(r, ctx, NGX_HTTP_OK, out, len);
 }
 
 
@@ -721,10 +695,47 @@ too_large:
 }
 
 
+/*
+ * No room in this worker's slot.  Never wait for the engine: tell the
+ * client when to retry, 429 while the engine is alive and draining the
+ * ring, 503 when its heartbeat is stale and nothing will drain it soon.
+ */
+
+static ngx_int_t
+ngx_http_betrace_ring_full(ngx_http_request_t *r,
+    ngx_http_betrace_otlp_ctx_t *ctx, ngx_http_betrace_loc_conf_t *blcf)
+{
+    u_char     buf[NGX_TIME_T_LEN];
+    ngx_str_t  retry;
+
+    ngx_http_betrace_count(&ctx->stats->ring_full, 1);
+
+    retry.data = buf;
+    retry.len = ngx_sprintf(buf, "%T", blcf->retry_after) - buf;
+
+    if (ngx_http_betrace_otlp_add_header(r, "Retry-After", &retry) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_betrace_engine_alive(ngx_http_betrace_ring.shm)) {
+        return ngx_http_betrace_reject(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                                       NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
+                                       (u_char *) "the span ring is full, "
+                                       "retry later");
+    }
+
+    return ngx_http_betrace_reject(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   NGX_HTTP_BETRACE_UNAVAILABLE,
+                                   (u_char *) "the span ring is full and "
+                                   "betrace-engine is not running, "
+                                   "retry later");
+}
+
+
 /* An error answer with a google.rpc.Status body, after the body was read. */
 
 static ngx_int_t
-ngx_http_betrace_otlp_reject(ngx_http_request_t *r,
+ngx_http_betrace_reject(ngx_http_request_t *r,
     ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, int code,
     u_char *msg)
 {
@@ -755,7 +766,7 @@ ngx_http_betrace_otlp_reject(ngx_http_request_t *r,
 /* An error answer before the body is read: the body is discarded first. */
 
 static ngx_int_t
-ngx_http_betrace_otlp_early(ngx_http_request_t *r,
+ngx_http_betrace_early(ngx_http_request_t *r,
     ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, int code,
     u_char *msg)
 {
@@ -770,7 +781,7 @@ ngx_http_betrace_otlp_early(ngx_http_request_t *r,
         return rc;
     }
 
-    return ngx_http_betrace_otlp_reject(r, ctx, status, code, msg);
+    return ngx_http_betrace_reject(r, ctx, status, code, msg);
 }
 
 

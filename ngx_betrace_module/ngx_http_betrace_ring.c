@@ -25,11 +25,11 @@ ngx_http_betrace_ring_t  ngx_http_betrace_ring = { NULL, -1, 0, 0, NULL };
 /*
  * Runs in the master: opens the segment with the configured geometry,
  * creating it if it is missing (except for "nginx -t"), so that a test, a
- * start or a reload refuse a mismatch up front.  When the master runs as root, a segment
- * owned by root (created here, or by an engine running as root) is given
- * to the worker user: workers open it read-write after dropping
- * privileges.  Returns NGX_OK, or NGX_ERROR after logging an EMERG naming
- * the path.
+ * start or a reload refuse a mismatch up front.  When the master runs as
+ * root, a segment owned by root (created here, or by an engine running as
+ * root) is given to the worker user: workers open it read-write after
+ * dropping privileges.  Returns NGX_OK, or NGX_ERROR after logging an
+ * EMERG naming the path.
  */
 
 ngx_int_t
