@@ -19,7 +19,8 @@
  *
  *  - a tag is at most 5 bytes, a length at most 5 bytes (its low 32 bits
  *    count), a varint at most 10 bytes; groups (wire types 3, 4) and wire
- *    types 6, 7 are malformed, field number 0 is just an unknown field;
+ *    types 6, 7 are malformed, and so is field number 0 in a one-byte
+ *    tag (in a longer tag it is an unknown field);
  *  - a known field with another wire type is malformed, except bool_value,
  *    which protobuf-c reads from any wire type: true when any of its bytes
  *    (length prefix included) has a nonzero low 7 bits;
@@ -284,6 +285,11 @@ scan_field(scanner_t *s, const uint8_t *p, const uint8_t *end, field_t *f)
     f->raw = p;
     f->n = 0;
     f->v = 0;
+
+    /* protobuf-c refuses field 0 only in a one-byte tag */
+    if ((at[0] & 0xf8) == 0) {
+        return malformed(s, at, "field number 0");
+    }
 
     switch (f->wt) {
     case WT_VARINT:
@@ -1485,7 +1491,7 @@ wr_value(writer_t *wr, const eff_t *eff, uint32_t level)
     field_t         f;
     eff_t           item;
 
-    if (level > wr->max_depth || room(wr, 13) != 0) {
+    if (level > wr->max_depth) {
         return -1;
     }
 
@@ -1503,7 +1509,23 @@ wr_value(writer_t *wr, const eff_t *eff, uint32_t level)
         wr->w += eff->n;
         return 0;
 
-    default:
+    case BT_VAL_BOOL:
+        if (room(wr, 6) != 0) {
+            return -1;
+        }
+        break;
+
+    case BT_VAL_INT:
+    case BT_VAL_DOUBLE:
+        if (room(wr, 13) != 0) {
+            return -1;
+        }
+        break;
+
+    default:    /* EMPTY, ARRAY, KVLIST: the header first */
+        if (room(wr, 5) != 0) {
+            return -1;
+        }
         break;
     }
 
