@@ -1,0 +1,435 @@
+/*
+ * test_dsl_props.c - properties over many random traces:
+ *   trace.missing(P) == !trace.has(P), in and out of where-scopes;
+ *   within / sequence / where agree with brute-force oracles;
+ *   an indexed rule set fires exactly the rules (with the same witnesses)
+ *   that evaluating each rule alone fires;
+ * and a 100,000-span trace evaluates within a time bound.
+ */
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dsl/bt_dsl.h"
+#include "t/lib/span_build.h"
+
+static const char  *names[] = {
+    "auth.login", "audit.log", "db.query", "db.connect", "payment.charge",
+    "payment.refund", "cache.get", "GET /", "render"
+};
+#define NNAMES  (sizeof(names) / sizeof(names[0]))
+
+static const char  *preds[] = {
+    "s => s.name === 'auth.login'",
+    "s => s.name === 'db.query' && s.duration > 50",
+    "s => s.name.startsWith('payment')",
+    "s => s.status === 'ERROR'",
+    "s => s.attributes.pii === true",
+    "s => s.attributes.n > 5",
+    "s => s.kind === 'CLIENT' || s.name === 'render'",
+    "s => s.children.some(c => c.status === 'ERROR')",
+    "s => s.parent !== undefined && s.parent.name === 'GET /'",
+    "s => s.name.matches(/^db\\./) && !s.isRoot",
+    "s => s.attributes.tag.includes('x')",
+    "s => s.service === 'svc1'",
+};
+#define NPREDS  (sizeof(preds) / sizeof(preds[0]))
+
+
+static uint32_t  seed = 12345;
+
+static uint32_t
+rnd(uint32_t n)
+{
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 8) % n;
+}
+
+
+/* a random trace of n spans: random names, parents earlier, times */
+static void
+random_trace(sb_batch_t *b, bt_trace_t *t, uint32_t n, char ids[][8])
+{
+    static sb_attr_t  attrs[6][4];
+    static const char *tags[] = { "x1", "yy", "zx" };
+    static const char *svcs[] = { "svc0", "svc1", "svc2" };
+    sb_span_t         s;
+    uint32_t          i, k;
+
+    sb_init(b);
+    for (i = 0; i < 6; i++) {
+        k = 0;
+        if (i & 1) {
+            attrs[i][k++] = (sb_attr_t) SB_BOOL("pii", 1);
+        }
+        if (i & 2) {
+            attrs[i][k++] = (sb_attr_t) SB_INT("n", (int64_t) i * 2);
+        }
+        if (i >= 3) {
+            attrs[i][k++] = (sb_attr_t) SB_STR("tag", tags[i % 3]);
+        }
+        attrs[i][k] = (sb_attr_t) SB_END;
+    }
+
+    for (i = 0; i < n; i++) {
+        memset(&s, 0, sizeof(s));
+        snprintf(ids[i], 8, "%x", i + 1);
+        s.id = ids[i];
+        s.parent = i > 0 && rnd(8) != 0 ? ids[rnd(i)] : NULL;
+        s.name = names[rnd(NNAMES)];
+        s.status = (int) rnd(3);
+        s.kind = (int) rnd(6);
+        s.service = svcs[rnd(3)];
+        s.start_ms = (double) rnd(20) * 500;       /* ties happen */
+        s.dur_ms = (double) rnd(100);
+        s.attrs = attrs[rnd(6)];
+        sb_add(b, &s);
+    }
+    cr_assert_eq(sb_to_trace(b, t), 0);
+}
+
+
+static int
+fires(const char *src, const bt_trace_t *t, bt_eval_ctx_t *ctx)
+{
+    bt_rule_t  *r;
+    int         rc;
+
+    r = bt_rule_compile(src, strlen(src), NULL);
+    cr_assert_not_null(r, "does not compile: %s", src);
+    rc = bt_rule_eval(r, t, ctx, NULL, NULL);
+    cr_assert_geq(rc, 0);
+    bt_rule_free(r);
+    return rc;
+}
+
+
+static int
+name_is(const bt_tspan_t *s, const char *n)
+{
+    return s->s.name.n == strlen(n) && memcmp(s->s.name.p, n, s->s.name.n) == 0;
+}
+
+
+Test(dsl_props, missing_is_not_has_on_random_traces)
+{
+    bt_eval_ctx_t  *ctx;
+    sb_batch_t      b;
+    bt_trace_t      t;
+    char            ids[64][8], r1[512], r2[512], r3[512];
+    uint32_t        iter, p, q;
+    int             has, missing, nothas;
+
+    ctx = bt_eval_ctx_new();
+    bt_trace_init(&t);
+    for (iter = 0; iter < 150; iter++) {
+        random_trace(&b, &t, 1 + rnd(40), ids);
+        p = rnd(NPREDS);
+        q = rnd(NPREDS);
+
+        snprintf(r1, sizeof(r1), "trace.has(%s)", preds[p]);
+        snprintf(r2, sizeof(r2), "trace.missing(%s)", preds[p]);
+        snprintf(r3, sizeof(r3), "!trace.has(%s)", preds[p]);
+        has = fires(r1, &t, ctx);
+        missing = fires(r2, &t, ctx);
+        nothas = fires(r3, &t, ctx);
+        cr_assert_eq(missing, !has, "%s on trace %u", r2, iter);
+        cr_assert_eq(nothas, missing);
+
+        snprintf(r1, sizeof(r1), "trace.where(%s).has(%s)", preds[q],
+                 preds[p]);
+        snprintf(r2, sizeof(r2), "trace.where(%s).missing(%s)", preds[q],
+                 preds[p]);
+        cr_assert_eq(fires(r2, &t, ctx), !fires(r1, &t, ctx), "%s", r2);
+
+        bt_trace_reset(&t);
+        sb_free(&b);
+    }
+    bt_trace_free(&t);
+    bt_eval_ctx_free(ctx);
+}
+
+
+/* brute force: in the scope of where(name A), is there a name B span? */
+static int
+in_scope(const bt_trace_t *t, uint32_t i, const char *a)
+{
+    int32_t  k, steps;
+
+    for (k = (int32_t) i, steps = 0; k >= 0 && steps <= (int32_t) t->n;
+         k = t->spans[k].parent, steps++)
+    {
+        if (name_is(&t->spans[k], a)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+Test(dsl_props, where_within_sequence_match_brute_force)
+{
+    bt_eval_ctx_t  *ctx;
+    sb_batch_t      b;
+    bt_trace_t      t;
+    char            ids[64][8], src[512];
+    uint32_t        iter, i, j, a, c, cnt;
+    uint64_t        d, si, sj;
+    int             want;
+
+    ctx = bt_eval_ctx_new();
+    bt_trace_init(&t);
+    for (iter = 0; iter < 300; iter++) {
+        random_trace(&b, &t, 1 + rnd(40), ids);
+        a = rnd(NNAMES);
+        c = rnd(NNAMES);
+        d = (uint64_t) rnd(4) * 500 + 250;
+
+        /* where + count */
+        cnt = 0;
+        for (i = 0; i < t.n; i++) {
+            cnt += in_scope(&t, i, names[a]) && name_is(&t.spans[i], names[c]);
+        }
+        snprintf(src, sizeof(src),
+                 "trace.where('%s').count('%s') === %u", names[a], names[c],
+                 cnt);
+        cr_assert(fires(src, &t, ctx), "%s (iter %u)", src, iter);
+
+        /* within: some A and some C start at most d apart */
+        want = 0;
+        for (i = 0; i < t.n && !want; i++) {
+            for (j = 0; j < t.n && !want; j++) {
+                si = t.spans[i].s.start_ns;
+                sj = t.spans[j].s.start_ns;
+                want = name_is(&t.spans[i], names[a])
+                       && name_is(&t.spans[j], names[c])
+                       && (si > sj ? si - sj : sj - si) <= d * 1000000;
+            }
+        }
+        snprintf(src, sizeof(src),
+                 "trace.has('%s').and(trace.has('%s')).within('%llu ms')",
+                 names[a], names[c], (unsigned long long) d);
+        cr_assert_eq(fires(src, &t, ctx), want, "%s (iter %u)", src, iter);
+
+        /* sequence: distinct A then C, A starting no later */
+        want = 0;
+        for (i = 0; i < t.n && !want; i++) {
+            for (j = 0; j < t.n && !want; j++) {
+                want = i != j && name_is(&t.spans[i], names[a])
+                       && name_is(&t.spans[j], names[c])
+                       && t.spans[i].s.start_ns <= t.spans[j].s.start_ns;
+            }
+        }
+        snprintf(src, sizeof(src), "trace.sequence('%s', '%s')", names[a],
+                 names[c]);
+        cr_assert_eq(fires(src, &t, ctx), want, "%s (iter %u)", src, iter);
+
+        bt_trace_reset(&t);
+        sb_free(&b);
+    }
+    bt_trace_free(&t);
+    bt_eval_ctx_free(ctx);
+}
+
+
+typedef struct {
+    uint32_t  fired[256];
+    char      w[256][256];
+    uint32_t  n;
+} record_t;
+
+
+static int
+record(void *arg, uint32_t index, void *user, const bt_witness_t *w)
+{
+    record_t  *r = arg;
+    uint32_t   k;
+    size_t     len;
+
+    r->fired[r->n] = index;
+    len = 0;
+    r->w[r->n][0] = '\0';
+    for (k = 0; k <= w->nclauses && len < 200; k++) {
+        len += (size_t) snprintf(r->w[r->n] + len, 256 - len, "%u:",
+                                 w->off[k]);
+    }
+    for (k = 0; k < w->off[w->nclauses] && len < 240; k++) {
+        len += (size_t) snprintf(r->w[r->n] + len, 256 - len, "%u,",
+                                 w->spans[k]);
+    }
+    r->n++;
+    return 0;
+}
+
+
+Test(dsl_props, rule_set_fires_exactly_like_rules_one_by_one)
+{
+    bt_eval_ctx_t  *ctx;
+    bt_ruleset_t   *set;
+    bt_rule_t      *rules[200];
+    sb_batch_t      b;
+    bt_trace_t      t;
+    char            ids[64][8], src[1024];
+    uint32_t        nr, i, iter;
+    record_t        one, all;
+
+    /* random rules built from the predicate list, many sharing predicates */
+    nr = 0;
+    while (nr < 200) {
+        switch (rnd(6)) {
+        case 0:
+            snprintf(src, sizeof(src), "trace.has(%s)", preds[rnd(NPREDS)]);
+            break;
+        case 1:
+            snprintf(src, sizeof(src), "trace.has(%s).and(trace.missing(%s))",
+                     preds[rnd(NPREDS)], preds[rnd(NPREDS)]);
+            break;
+        case 2:
+            snprintf(src, sizeof(src), "trace.where(%s).has(%s)",
+                     preds[rnd(NPREDS)], preds[rnd(NPREDS)]);
+            break;
+        case 3:
+            snprintf(src, sizeof(src),
+                     "trace.has(%s).and(trace.has(%s)).within('%u ms')",
+                     preds[rnd(NPREDS)], preds[rnd(NPREDS)], rnd(3000));
+            break;
+        case 4:
+            snprintf(src, sizeof(src), "trace.sequence(%s, %s, '%s')",
+                     preds[rnd(NPREDS)], preds[rnd(NPREDS)],
+                     names[rnd(NNAMES)]);
+            break;
+        default:
+            snprintf(src, sizeof(src), "trace.count(%s) > %u || trace.has('%s')",
+                     preds[rnd(NPREDS)], rnd(4), names[rnd(NNAMES)]);
+            break;
+        }
+        rules[nr] = bt_rule_compile(src, strlen(src), NULL);
+        cr_assert_not_null(rules[nr], "%s", src);
+        nr++;
+    }
+
+    set = bt_ruleset_new();
+    for (i = 0; i < nr; i++) {
+        cr_assert_eq(bt_ruleset_add(set, rules[i], NULL), (int) i);
+    }
+    cr_assert_eq(bt_ruleset_build(set), 0);
+    cr_assert_lt(bt_ruleset_npredicates(set), 200,
+                 "identical predicates are merged");
+
+    ctx = bt_eval_ctx_new();
+    bt_trace_init(&t);
+    for (iter = 0; iter < 100; iter++) {
+        random_trace(&b, &t, 1 + rnd(60), ids);
+
+        memset(&one, 0, sizeof(one));
+        for (i = 0; i < nr; i++) {
+            uint32_t  before = one.n;
+
+            cr_assert_geq(bt_rule_eval(rules[i], &t, ctx, record, &one), 0);
+            if (one.n > before) {
+                one.fired[before] = i;
+            }
+        }
+        memset(&all, 0, sizeof(all));
+        cr_assert_eq(bt_ruleset_eval(set, &t, ctx, record, &all),
+                     (int) one.n);
+        cr_assert_eq(all.n, one.n, "trace %u", iter);
+        for (i = 0; i < one.n; i++) {
+            cr_assert_eq(all.fired[i], one.fired[i]);
+            cr_assert_str_eq(all.w[i], one.w[i], "rule %u", one.fired[i]);
+        }
+
+        bt_trace_reset(&t);
+        sb_free(&b);
+    }
+
+    for (i = 0; i < nr; i++) {
+        bt_rule_free(rules[i]);         /* the set keeps its references */
+    }
+    bt_ruleset_free(set);
+    bt_trace_free(&t);
+    bt_eval_ctx_free(ctx);
+}
+
+
+static double
+now_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+
+/* 100,000 spans: a wide, deep tree with a few interesting spans */
+Test(dsl_props, a_100k_span_trace_evaluates_within_200ms, .timeout = 60)
+{
+    static const char  *rules[] = {
+        "trace.has(span => span.name === 'auth.login' && span.status === 'ERROR')"
+        ".and(trace.has(span => span.name === 'auth.login' && span.status === 'OK'))"
+        ".within('5 seconds')",
+        "trace.has(span => span.attributes['data.contains_pii'] === true)"
+        ".and(trace.missing(span => span.name === 'audit.log'))",
+        "trace.where(span => span.name.startsWith('payment'))"
+        ".has(span => span.name.includes('db.query') && span.duration > 1000)",
+        "trace.sequence('auth.login', 'payment.charge', 'db.query')",
+        "trace.where(s => s.service === 'svc1').count(s => s.children.length > 1) > 10",
+        "trace.has(s => s.name.matches(/^db\\.(query|connect)$/)) && trace.duration > 1",
+    };
+    static const sb_attr_t  pii[] = { SB_BOOL("data.contains_pii", 1), SB_END };
+    static char             ids[100000][8];
+    static const char      *svcs[] = { "svc0", "svc1", "svc2", "svc3" };
+    bt_eval_ctx_t          *ctx;
+    bt_rule_t              *r;
+    sb_batch_t              b;
+    bt_trace_t              t;
+    sb_span_t               s;
+    uint32_t                i, k, n = 100000;
+    double                  t0, ms;
+    int                     rc;
+
+    sb_init(&b);
+    for (i = 0; i < n; i++) {
+        memset(&s, 0, sizeof(s));
+        snprintf(ids[i], 8, "%x", i + 1);
+        s.id = ids[i];
+        s.parent = i ? ids[rnd(i)] : NULL;
+        s.name = names[rnd(NNAMES)];
+        s.status = (int) rnd(3);
+        s.service = svcs[rnd(4)];
+        s.start_ms = (double) rnd(600000);
+        s.dur_ms = (double) rnd(2000);
+        s.attrs = rnd(1000) == 0 ? pii : NULL;
+        sb_add(&b, &s);
+    }
+    bt_trace_init(&t);
+    cr_assert_eq(sb_to_trace(&b, &t), 0);
+
+    ctx = bt_eval_ctx_new();
+    for (k = 0; k < sizeof(rules) / sizeof(rules[0]); k++) {
+        r = bt_rule_compile(rules[k], strlen(rules[k]), NULL);
+        cr_assert_not_null(r);
+        rc = bt_rule_eval(r, &t, ctx, NULL, NULL);     /* warm up buffers */
+        /* best of 3: the machine is shared, the bound is about our code */
+        ms = 1e9;
+        for (i = 0; i < 3; i++) {
+            t0 = now_ms();
+            rc = bt_rule_eval(r, &t, ctx, NULL, NULL);
+            if (now_ms() - t0 < ms) {
+                ms = now_ms() - t0;
+            }
+        }
+        cr_assert_geq(rc, 0);
+        cr_log_info("rule %u: %.1f ms on %u spans (fired %d)", k, ms, n, rc);
+        cr_assert_lt(ms, 200.0, "rule %u took %.1f ms", k, ms);
+        bt_rule_free(r);
+    }
+
+    bt_eval_ctx_free(ctx);
+    bt_trace_free(&t);
+    sb_free(&b);
+}
