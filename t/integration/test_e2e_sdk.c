@@ -22,7 +22,7 @@
 static h_env_t  *env;
 
 static const h_opts_t  opts = {
-    .idle_ms = 1000,
+    .idle_ms = 2000,
 };
 
 static void

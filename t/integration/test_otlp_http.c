@@ -23,7 +23,7 @@ static h_env_t  *env;
 
 /* Limits low enough to break on purpose, high enough for every valid body. */
 static const h_opts_t  main_opts = {
-    .idle_ms = 1000,
+    .idle_ms = 2000,
     .otlp_extra = "betrace_max_body_size 1m; betrace_max_attributes 16; "
                   "betrace_max_spans 100; betrace_retry_after 7;",
 };
