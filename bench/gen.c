@@ -4,6 +4,7 @@
  * replay tool (wrk with bench/otlp.lua) spends its time sending, not encoding.
  *
  *   build/bench/gen [-k BODIES] [-s SEED] [-w W1,W3,...] OUTDIR
+ *   build/bench/gen -T FILE
  *
  * For each workload it writes OUTDIR/<name>/bodies.bin (the bodies back to
  * back) and OUTDIR/<name>/manifest (text, read by the Lua script and run.sh):
@@ -36,6 +37,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -43,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -1303,11 +1306,43 @@ gen_workload(const workload_t *w, int nbodies, const char *dir)
 }
 
 
+/* Reads one byte of every page of path.  Returns 0, or -1 after saying why. */
+static int
+touch_file(const char *path)
+{
+    int                     fd;
+    size_t                  off;
+    struct stat             st;
+    const volatile uint8_t *p;
+    uint8_t                 sum;
+
+    fd = open(path, O_RDONLY);
+    if (fd == -1 || fstat(fd, &st) == -1) {
+        fprintf(stderr, "gen: open(\"%s\"): %s\n", path, strerror(errno));
+        return -1;
+    }
+    p = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "gen: mmap(\"%s\"): %s\n", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    sum = 0;
+    for (off = 0; off < (size_t) st.st_size; off += 4096) {
+        sum += p[off];
+    }
+    munmap((void *) p, (size_t) st.st_size);
+    close(fd);
+    (void) sum;
+    return 0;
+}
+
 static void
 usage(void)
 {
     fprintf(stderr,
         "usage: gen [-k BODIES] [-s SEED] [-w NAME,NAME...] OUTDIR\n"
+        "       gen -T FILE   fault in every page of FILE (a new ring)\n"
         "  writes OUTDIR/<workload>/{bodies.bin,manifest} for each workload\n"
         "  -k BODIES  bodies per workload (default: per workload, "
         "~20-50 MB each)\n"
@@ -1332,8 +1367,10 @@ main(int argc, char **argv)
     seed = (uint64_t) ts.tv_nsec ^ ((uint64_t) ts.tv_sec << 20)
            ^ ((uint64_t) getpid() << 40);
 
-    while ((opt = getopt(argc, argv, "k:s:w:h")) != -1) {
+    while ((opt = getopt(argc, argv, "k:s:w:T:h")) != -1) {
         switch (opt) {
+        case 'T':
+            return touch_file(optarg) == 0 ? 0 : 1;
         case 'k':
             k = atoi(optarg);
             break;

