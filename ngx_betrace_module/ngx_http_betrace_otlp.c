@@ -65,6 +65,8 @@ static ngx_int_t ngx_http_betrace_early(ngx_http_request_t *r,
 static ngx_int_t ngx_http_betrace_otlp_send(ngx_http_request_t *r,
     ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, u_char *body,
     size_t len);
+static ngx_int_t ngx_http_betrace_retry_after(ngx_http_request_t *r,
+    ngx_http_betrace_loc_conf_t *blcf);
 static ngx_int_t ngx_http_betrace_otlp_add_header(ngx_http_request_t *r,
     char *key, ngx_str_t *value);
 static void ngx_http_betrace_otlp_cleanup(void *data);
@@ -170,6 +172,10 @@ ngx_http_betrace_otlp_handler(ngx_http_request_t *r)
     }
 
     if (ctx->stats == NULL) {
+        if (ngx_http_betrace_retry_after(r, blcf) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_betrace_early(r, ctx,
                                       NGX_HTTP_SERVICE_UNAVAILABLE,
                                       NGX_HTTP_BETRACE_UNAVAILABLE,
@@ -705,15 +711,9 @@ static ngx_int_t
 ngx_http_betrace_ring_full(ngx_http_request_t *r,
     ngx_http_betrace_otlp_ctx_t *ctx, ngx_http_betrace_loc_conf_t *blcf)
 {
-    u_char     buf[NGX_TIME_T_LEN];
-    ngx_str_t  retry;
-
     ngx_http_betrace_count(&ctx->stats->ring_full, 1);
 
-    retry.data = buf;
-    retry.len = ngx_sprintf(buf, "%T", blcf->retry_after) - buf;
-
-    if (ngx_http_betrace_otlp_add_header(r, "Retry-After", &retry) != NGX_OK) {
+    if (ngx_http_betrace_retry_after(r, blcf) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -840,6 +840,20 @@ ngx_http_betrace_otlp_send(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_betrace_retry_after(ngx_http_request_t *r,
+    ngx_http_betrace_loc_conf_t *blcf)
+{
+    u_char     buf[NGX_TIME_T_LEN];
+    ngx_str_t  retry;
+
+    retry.data = buf;
+    retry.len = ngx_sprintf(buf, "%T", blcf->retry_after) - buf;
+
+    return ngx_http_betrace_otlp_add_header(r, "Retry-After", &retry);
 }
 
 
