@@ -35,10 +35,23 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm modules for the end-to-end tests (OpenTelemetry SDK, playwright-core).
+# Node itself: any node >= 18.19 with npm will do (the tests were written on
+# Node 20); Debian's nodejs + npm only when there is none, so a NodeSource
+# install (which bundles npm) is left alone.
 if [ "${1:-}" = "--test" ] && [ -f t/js/package.json ]; then
-    if [ ! -d t/js/node_modules ] || [ t/js/package.json -nt t/js/node_modules ]; then
-        echo "deps: npm install in t/js" >&2
-        (cd t/js && npm install --no-audit --no-fund --loglevel=error)
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        echo "deps: installing nodejs npm" >&2
+        SUDO=""
+        [ "$(id -u)" -eq 0 ] || SUDO=sudo
+        export DEBIAN_FRONTEND=noninteractive
+        $SUDO apt-get update -qq
+        $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    fi
+    if [ ! -d t/js/node_modules ] || [ t/js/package.json -nt t/js/node_modules ] \
+       || [ t/js/package-lock.json -nt t/js/node_modules ]; then
+        # npm ci installs exactly the committed package-lock.json
+        echo "deps: npm ci in t/js" >&2
+        (cd t/js && npm ci --no-audit --no-fund --loglevel=error)
         touch t/js/node_modules
     fi
 fi
