@@ -49,26 +49,27 @@ typedef struct {
 static uint64_t  rng_state = 0x9e3779b97f4a7c15ull;
 
 static const char *const  services[] = {
-    "frontend", "checkout", "payment", "auth", "cart", "catalog",
-    "inventory", "shipping", "notification", "audit"
+    "frontend", "auth", "cart", "inventory", "payment", "notification",
+    "catalog", "shipping", "users", "orders", "audit"
 };
 
-/* What traces contain. */
+/* Names the traces contain (the templates below). */
 static const char *const  span_names[] = {
-    "GET /api/v1/cart", "POST /api/v1/checkout", "GET /api/v2/products",
-    "auth.login", "auth.refresh", "payment.process", "payment.authorize",
-    "payment.capture", "db.query", "db.query.orders", "db.query.users",
-    "cache.get", "cache.set", "kafka.produce", "kafka.consume",
-    "audit.log", "user.read", "inventory.reserve", "shipping.quote",
-    "fraud.check", "email.send", "grpc.Catalog/List", "http.client",
-    "template.render"
+    "POST /api/v1/login", "POST /api/v1/checkout", "GET /api/v2/products",
+    "GET /api/v1/users/{id}", "GET /api/v1/cart", "auth.login",
+    "db.query.users", "cache.get", "token.mint", "cache.set", "audit.log",
+    "template.render", "cart.get", "inventory.reserve", "payment.process",
+    "payment.authorize", "db.query", "fraud.check", "payment.capture",
+    "email.send", "grpc.Catalog/List", "inventory.check", "shipping.quote",
+    "user.read", "orders.list", "db.query.orders", "kafka.produce",
+    "http.client", "coupon.apply", "tax.compute", "kafka.consume"
 };
 
 /* Names only rules mention: most rules don't match most spans. */
 static const char *const  rule_only_names[] = {
     "ledger.write", "refund.issue", "sms.send", "report.build",
     "batch.export", "search.index", "pdf.render", "geo.lookup",
-    "token.mint", "session.sweep", "coupon.apply", "tax.compute"
+    "session.sweep", "consent.check", "payment.refund", "auth.mfa"
 };
 
 static const char *const  routes[] = {
@@ -76,7 +77,6 @@ static const char *const  routes[] = {
     "/api/v1/users/{id}", "/health", "/api/v1/orders"
 };
 
-static const char *const  methods[] = { "GET", "POST", "PUT", "DELETE" };
 static const char *const  regions[] = { "eu-west-1", "us-east-1",
                                         "ap-south-1" };
 static const char *const  db_systems[] = { "postgresql", "redis", "mysql" };
@@ -107,13 +107,97 @@ cpu_now(void)
 
 /* --- traces ----------------------------------------------------------------- */
 
+/*
+ * Traces follow request-flow templates, as real traffic does: a server span
+ * and nine spans below it, with services and names that belong together.
+ * Anomalies (errors, slow calls, a missing audit log, retries) are injected
+ * at low rates, so rules fire on a few percent of traces, not on most.
+ */
+
+typedef struct {
+    const char  *name;
+    const char  *service;
+    int          parent;        /* index in the template, -1: root */
+    int          kind;
+} tpl_span_t;
+
+#define TPL_SPANS  SPANS_PER_TRACE
+
+static const tpl_span_t  templates[][TPL_SPANS] = {
+    {   /* login */
+        { "POST /api/v1/login", "frontend", -1, BT_KIND_SERVER },
+        { "auth.login", "auth", 0, BT_KIND_INTERNAL },
+        { "db.query.users", "auth", 1, BT_KIND_CLIENT },
+        { "cache.get", "auth", 1, BT_KIND_CLIENT },
+        { "auth.login", "auth", 0, BT_KIND_INTERNAL },
+        { "db.query.users", "auth", 4, BT_KIND_CLIENT },
+        { "token.mint", "auth", 4, BT_KIND_INTERNAL },
+        { "cache.set", "auth", 4, BT_KIND_CLIENT },
+        { "audit.log", "audit", 0, BT_KIND_PRODUCER },
+        { "template.render", "frontend", 0, BT_KIND_INTERNAL },
+    },
+    {   /* checkout */
+        { "POST /api/v1/checkout", "frontend", -1, BT_KIND_SERVER },
+        { "cart.get", "cart", 0, BT_KIND_CLIENT },
+        { "inventory.reserve", "inventory", 0, BT_KIND_CLIENT },
+        { "payment.process", "payment", 0, BT_KIND_INTERNAL },
+        { "payment.authorize", "payment", 3, BT_KIND_CLIENT },
+        { "db.query", "payment", 3, BT_KIND_CLIENT },
+        { "fraud.check", "payment", 3, BT_KIND_CLIENT },
+        { "payment.capture", "payment", 3, BT_KIND_CLIENT },
+        { "audit.log", "audit", 0, BT_KIND_PRODUCER },
+        { "email.send", "notification", 0, BT_KIND_PRODUCER },
+    },
+    {   /* browse */
+        { "GET /api/v2/products", "frontend", -1, BT_KIND_SERVER },
+        { "cache.get", "catalog", 0, BT_KIND_CLIENT },
+        { "grpc.Catalog/List", "catalog", 0, BT_KIND_CLIENT },
+        { "db.query", "catalog", 2, BT_KIND_CLIENT },
+        { "db.query", "catalog", 2, BT_KIND_CLIENT },
+        { "cache.set", "catalog", 2, BT_KIND_CLIENT },
+        { "inventory.check", "inventory", 0, BT_KIND_CLIENT },
+        { "db.query", "inventory", 6, BT_KIND_CLIENT },
+        { "shipping.quote", "shipping", 0, BT_KIND_CLIENT },
+        { "template.render", "frontend", 0, BT_KIND_INTERNAL },
+    },
+    {   /* profile (reads PII) */
+        { "GET /api/v1/users/{id}", "frontend", -1, BT_KIND_SERVER },
+        { "user.read", "users", 0, BT_KIND_INTERNAL },
+        { "db.query.users", "users", 1, BT_KIND_CLIENT },
+        { "cache.get", "users", 1, BT_KIND_CLIENT },
+        { "audit.log", "audit", 1, BT_KIND_PRODUCER },
+        { "orders.list", "orders", 0, BT_KIND_CLIENT },
+        { "db.query.orders", "orders", 5, BT_KIND_CLIENT },
+        { "kafka.produce", "orders", 5, BT_KIND_PRODUCER },
+        { "http.client", "frontend", 0, BT_KIND_CLIENT },
+        { "template.render", "frontend", 0, BT_KIND_INTERNAL },
+    },
+    {   /* cart */
+        { "GET /api/v1/cart", "frontend", -1, BT_KIND_SERVER },
+        { "cart.get", "cart", 0, BT_KIND_INTERNAL },
+        { "cache.get", "cart", 1, BT_KIND_CLIENT },
+        { "db.query", "cart", 1, BT_KIND_CLIENT },
+        { "grpc.Catalog/List", "catalog", 0, BT_KIND_CLIENT },
+        { "cache.get", "catalog", 4, BT_KIND_CLIENT },
+        { "coupon.apply", "cart", 0, BT_KIND_INTERNAL },
+        { "tax.compute", "cart", 0, BT_KIND_INTERNAL },
+        { "kafka.consume", "cart", 0, BT_KIND_CONSUMER },
+        { "template.render", "frontend", 0, BT_KIND_INTERNAL },
+    },
+};
+
+static const char *const  template_routes[] = {
+    "/api/v1/login", "/api/v1/checkout", "/api/v2/products",
+    "/api/v1/users/{id}", "/api/v1/cart"
+};
+
 typedef struct {
     sb_batch_t   batch;
     bt_trace_t   view;
 } bench_trace_t;
 
-/* Attribute keys and values live as long as the program: span_build copies
- * them into the records, so one scratch array per span is enough. */
+/* span_build copies ids, keys and values into the records, so scratch
+ * arrays reused for every span are enough. */
 static char  ids[SPANS_PER_TRACE][20];
 static char  users[64][16];
 
@@ -121,17 +205,28 @@ static char  users[64][16];
 static void
 make_trace(bench_trace_t *bt, uint32_t k)
 {
-    sb_attr_t   attrs[ATTRS_PER_SPAN + 1];
-    sb_span_t   s;
-    char        trace[40];
-    uint32_t    i, parent, name;
-    double      start;
+    const tpl_span_t  *tpl;
+    sb_attr_t          attrs[ATTRS_PER_SPAN + 1];
+    sb_span_t          s;
+    char               trace[40];
+    uint32_t           i, t;
+    double             start;
+    int                slow, err, no_audit;
 
     sb_init(&bt->batch);
     bt_trace_init(&bt->view);
 
+    t = rnd(NELTS(templates));
+    tpl = templates[t];
+
     snprintf(trace, sizeof(trace), "%08x%08x", k + 1, k * 2654435761u);
     start = (double) k * 50.0;
+
+    /* anomalies: which span (if any) is slow, fails, and whether the
+     * audit log went missing */
+    slow = rnd(30) == 0 ? (int) (1 + rnd(TPL_SPANS - 1)) : -1;
+    err = rnd(25) == 0 ? (int) (1 + rnd(TPL_SPANS - 1)) : -1;
+    no_audit = rnd(40) == 0;
 
     for (i = 0; i < SPANS_PER_TRACE; i++) {
         snprintf(ids[i], sizeof(ids[i]), "%x%04x", k + 1, i + 1);
@@ -139,38 +234,38 @@ make_trace(bench_trace_t *bt, uint32_t k)
         memset(&s, 0, sizeof(s));
         s.trace = trace;
         s.id = ids[i];
+        s.parent = tpl[i].parent < 0 ? NULL : ids[tpl[i].parent];
+        s.name = (no_audit && strcmp(tpl[i].name, "audit.log") == 0)
+                 ? "audit.skip" : tpl[i].name;
+        s.kind = tpl[i].kind;
+        s.service = tpl[i].service;
+        s.scope = "io.opentelemetry.bench";
 
-        if (i == 0) {
-            s.name = span_names[rnd(3)];
-            s.kind = BT_KIND_SERVER;
-            s.parent = NULL;
-
+        /* login: the first attempt fails now and then (a retry) */
+        if ((int) i == err || (t == 0 && i == 1 && rnd(10) == 0)) {
+            s.status = BT_STATUS_ERROR;
         } else {
-            parent = rnd(i);
-            s.parent = ids[parent];
-            name = rnd(NELTS(span_names));
-            s.name = span_names[name];
-            s.kind = rnd(3) == 0 ? BT_KIND_CLIENT : BT_KIND_INTERNAL;
+            s.status = i == 0 ? BT_STATUS_OK : BT_STATUS_UNSET;
         }
 
-        s.status = rnd(20) == 0 ? BT_STATUS_ERROR
-                   : (rnd(2) ? BT_STATUS_OK : BT_STATUS_UNSET);
-        s.service = services[rnd(NELTS(services))];
-        s.scope = "io.opentelemetry.bench";
-        s.start_ms = start + i * 3.0 + rnd(100) / 10.0;
-        s.dur_ms = rnd(10) == 0 ? 500.0 + rnd(2000) : rnd(300) / 7.0;
+        s.start_ms = start + i * 4.0 + rnd(40) / 10.0;
+        s.dur_ms = (int) i == slow ? 1000.0 + rnd(3000)
+                   : i == 0 ? 40.0 + rnd(60) : rnd(300) / 10.0;
 
-        attrs[0] = (sb_attr_t) SB_STR("http.method", methods[rnd(4)]);
-        attrs[1] = (sb_attr_t) SB_STR("http.route", routes[rnd(NELTS(routes))]);
+        attrs[0] = (sb_attr_t) SB_STR("http.method", t == 1 || t == 0
+                                                     ? "POST" : "GET");
+        attrs[1] = (sb_attr_t) SB_STR("http.route", template_routes[t]);
         attrs[2] = (sb_attr_t) SB_INT("http.status_code",
-                                      rnd(10) == 0 ? 500 + rnd(4) : 200);
+                                      s.status == BT_STATUS_ERROR
+                                      ? 500 + rnd(4) : 200);
         attrs[3] = (sb_attr_t) SB_STR("db.system",
                                       db_systems[rnd(NELTS(db_systems))]);
         attrs[4] = (sb_attr_t) SB_STR("cloud.region",
                                       regions[rnd(NELTS(regions))]);
         attrs[5] = (sb_attr_t) SB_STR("user.id", users[rnd(64)]);
-        attrs[6] = (sb_attr_t) SB_BOOL("data.contains_pii", rnd(8) == 0);
-        attrs[7] = (sb_attr_t) SB_INT("retry.count", rnd(4));
+        attrs[6] = (sb_attr_t) SB_BOOL("data.contains_pii",
+                                       t == 3 && i == 1);
+        attrs[7] = (sb_attr_t) SB_INT("retry.count", rnd(50) == 0);
         attrs[8] = (sb_attr_t) SB_DBL("payment.amount", rnd(100000) / 100.0);
         attrs[9] = (sb_attr_t) SB_STR("net.peer.name", "10.0.3.17");
         attrs[10] = (sb_attr_t) SB_END;
@@ -221,14 +316,15 @@ make_rule(char *buf, size_t size, uint32_t shape)
         snprintf(buf, size,
             "trace.has(span => span.attributes['data.contains_pii'] === true"
             " && span.name === '%s')\n"
-            "  .and(trace.missing(span => span.name === '%s'))", a, b);
+            "  .and(trace.missing(span => span.name === '%s'))", a,
+            rnd(4) ? "audit.log" : b);
         break;
 
     case 2:     /* DSL.md: slow query in a payment flow */
         snprintf(buf, size,
             "trace.where(span => span.name.startsWith('%.*s'))\n"
             "  .has(span => span.name.includes('%s') && span.duration > %u)",
-            (int) (3 + rnd(4)), a, b, 200 + rnd(2000));
+            (int) (3 + rnd(4)), a, b, 1000 + rnd(2000));
         break;
 
     case 3:     /* DSL.md rule 4, with a status that can occur */
@@ -240,18 +336,18 @@ make_rule(char *buf, size_t size, uint32_t shape)
 
     case 4:
         snprintf(buf, size,
-            "trace.count(s => s.name === '%s') > %u", a, 1 + rnd(4));
+            "trace.count(s => s.name === '%s') > %u", a, 3 + rnd(5));
         break;
 
     case 5:
         snprintf(buf, size,
-            "trace.sequence(s => s.name === '%s', s => s.name === '%s')"
-            ".within('%ums')", a, b, 10 + rnd(500));
+            "trace.sequence(s => s.name === '%s' && s.status === 'ERROR',"
+            " s => s.name === '%s').within('%ums')", a, b, 10 + rnd(500));
         break;
 
     case 6:
         snprintf(buf, size,
-            "trace.has(s => /^GET \\/api\\/v%u\\//.test(s.name)"
+            "trace.has(s => /^(GET|POST) \\/api\\/v%u\\//.test(s.name)"
             " && s.attributes['http.status_code'] >= 500)", 1 + rnd(2));
         break;
 
@@ -264,7 +360,8 @@ make_rule(char *buf, size_t size, uint32_t shape)
 
     case 8:
         snprintf(buf, size,
-            "trace.has('%s').and(trace.missing(s => s.service === '%s'))",
+            "trace.has(s => s.name === '%s' && s.kind === 'SERVER')"
+            ".and(trace.missing(s => s.service === '%s'))",
             a, services[rnd(NELTS(services))]);
         break;
 
@@ -292,6 +389,10 @@ make_rule(char *buf, size_t size, uint32_t shape)
 }
 
 
+/* -1: the mix of all shapes, else only that shape (to find slow ones). */
+static int  only_shape = -1;
+
+
 static bt_ruleset_t *
 make_ruleset(uint32_t n)
 {
@@ -308,7 +409,7 @@ make_ruleset(uint32_t n)
     }
 
     for (i = 0; i < n; i++) {
-        make_rule(src, sizeof(src), i);
+        make_rule(src, sizeof(src), only_shape < 0 ? i : (uint32_t) only_shape);
 
         bt_diags_init(&diags);
         rule = bt_rule_compile(src, strlen(src), &diags);
@@ -415,10 +516,12 @@ main(int argc, char **argv)
     figure_t        fig[3];
     const char     *json_path;
     double          seconds, r[32], e[32];
-    uint32_t        ntraces, runs, s, k;
+    uint32_t        ntraces, runs, s, k, only, nfig;
     FILE           *f;
     int             a;
 
+    only = 0;
+    nfig = 0;
     seconds = 0.3;
     runs = 5;
     ntraces = 10000;
@@ -431,11 +534,16 @@ main(int argc, char **argv)
             runs = (uint32_t) atoi(argv[++a]);
         } else if (strcmp(argv[a], "--traces") == 0 && a + 1 < argc) {
             ntraces = (uint32_t) atoi(argv[++a]);
+        } else if (strcmp(argv[a], "--rules") == 0 && a + 1 < argc) {
+            only = (uint32_t) atoi(argv[++a]);
+        } else if (strcmp(argv[a], "--shape") == 0 && a + 1 < argc) {
+            only_shape = atoi(argv[++a]);
         } else if (strcmp(argv[a], "--json") == 0 && a + 1 < argc) {
             json_path = argv[++a];
         } else {
             fprintf(stderr, "usage: bench_eval [--seconds S] [--runs N] "
-                    "[--traces N] [--json FILE]\n");
+                    "[--traces N] [--rules 10|100|1000] [--shape 0..11] "
+                    "[--json FILE]\n");
             return 2;
         }
     }
@@ -463,6 +571,10 @@ main(int argc, char **argv)
     bt_trace_init(&view);
 
     for (s = 0; s < NELTS(sizes); s++) {
+        if (only && sizes[s] != only) {
+            continue;
+        }
+
         rng_state = 0x2545f4914f6cdd1dull + sizes[s];
         set = make_ruleset(sizes[s]);
         if (set == NULL) {
@@ -473,7 +585,7 @@ main(int argc, char **argv)
         /* Warm up: grows the context's scratch to its steady size. */
         firings = 0;
         run_once(traces, ntraces, set, ctx, &view, 1, 0.0);
-        fig[s].firings_per_trace = (double) firings / ntraces;
+        fig[nfig].firings_per_trace = (double) firings / ntraces;
 
         for (k = 0; k < runs; k++) {
             r[k] = run_once(traces, ntraces, set, ctx, &view, 1, seconds);
@@ -483,22 +595,23 @@ main(int argc, char **argv)
         qsort(r, runs, sizeof(double), cmp_double);
         qsort(e, runs, sizeof(double), cmp_double);
 
-        fig[s].nrules = sizes[s];
-        fig[s].npredicates = bt_ruleset_npredicates(set);
-        fig[s].spans_per_s = r[runs / 2];
-        fig[s].spans_per_s_min = r[0];
-        fig[s].spans_per_s_max = r[runs - 1];
-        fig[s].eval_spans_per_s = e[runs / 2];
+        fig[nfig].nrules = sizes[s];
+        fig[nfig].npredicates = bt_ruleset_npredicates(set);
+        fig[nfig].spans_per_s = r[runs / 2];
+        fig[nfig].spans_per_s_min = r[0];
+        fig[nfig].spans_per_s_max = r[runs - 1];
+        fig[nfig].eval_spans_per_s = e[runs / 2];
 
         printf("eval rules=%-5u spans/s/core=%.0f (min %.0f max %.0f, "
                "median of %u)  eval-only=%.0f  predicates=%u "
                "firings/trace=%.2f\n",
-               fig[s].nrules, fig[s].spans_per_s, fig[s].spans_per_s_min,
-               fig[s].spans_per_s_max, runs, fig[s].eval_spans_per_s,
-               fig[s].npredicates, fig[s].firings_per_trace);
+               fig[nfig].nrules, fig[nfig].spans_per_s, fig[nfig].spans_per_s_min,
+               fig[nfig].spans_per_s_max, runs, fig[nfig].eval_spans_per_s,
+               fig[nfig].npredicates, fig[nfig].firings_per_trace);
         fflush(stdout);
 
         bt_ruleset_free(set);
+        nfig++;
     }
 
     f = fopen(json_path, "w");
@@ -512,7 +625,7 @@ main(int argc, char **argv)
             "\"attrs_per_span\": %d, \"traces\": %u, \"runs\": %u, "
             "\"figures\": [", SPANS_PER_TRACE, ATTRS_PER_SPAN, ntraces, runs);
 
-    for (s = 0; s < NELTS(sizes); s++) {
+    for (s = 0; s < nfig; s++) {
         fprintf(f, "%s\n  {\"rules\": %u, \"predicates\": %u, "
                 "\"spans_per_s\": %.0f, \"spans_per_s_min\": %.0f, "
                 "\"spans_per_s_max\": %.0f, \"eval_only_spans_per_s\": %.0f, "
