@@ -648,3 +648,221 @@ Test(assemble, writes_one_json_line_per_trace_in_the_documented_format)
     cr_assert(json_is_true(json_object_get(t, "reopened")));
     json_decref(all);
 }
+
+
+/* --- the assembler alone, over records in memory ----------------------- */
+
+typedef struct {
+    uint64_t   released[8];         /* last release position per slot */
+    int        nrelease;
+    uint32_t   spans;               /* spans over all completed traces */
+    int        traces;
+    int        reopened;
+    int        shutdown;
+} mem_t;
+
+static void
+mem_trace(void *arg, const bt_trace_t *view, const bt_done_t *d)
+{
+    mem_t  *m = arg;
+
+    m->traces++;
+    m->spans += view->n;
+    m->reopened += d->reopened;
+    m->shutdown += d->reason == BT_DONE_SHUTDOWN;
+}
+
+static void
+mem_release(void *arg, int slot, uint64_t pos)
+{
+    mem_t  *m = arg;
+
+    cr_assert_gt(pos, m->released[slot], "release only moves forward");
+    m->released[slot] = pos;
+    m->nrelease++;
+}
+
+Test(assemble_mem, spans_of_a_trace_apart_in_one_record_are_held_and_dropped_once_each)
+{
+    mem_t          m = { 0 };
+    bt_asm_conf_t  c = { .nslots = 1, .idle_ms = 10, .max_age_ms = 1000,
+                         .on_trace = mem_trace, .on_release = mem_release,
+                         .arg = &m };
+    bt_asm_t      *a;
+    sb_batch_t     b1, b2;
+
+    a = bt_asm_create(&c);
+    cr_assert_not_null(a);
+
+    sb_init(&b1);
+    sb_add(&b1, &(sb_span_t) { .trace = "a", .id = "1" });
+    sb_add(&b1, &(sb_span_t) { .trace = "b", .id = "1" });
+    sb_add(&b1, &(sb_span_t) { .trace = "a", .id = "2" });
+    sb_init(&b2);
+    sb_add(&b2, &(sb_span_t) { .trace = "b", .id = "2" });
+
+    cr_assert_eq(bt_asm_add(a, 0, b1.buf, (uint32_t) b1.len, 100, 0), 0);
+    cr_assert_eq(bt_asm_add(a, 0, b2.buf, (uint32_t) b2.len, 200, 5), 0);
+
+    bt_asm_expire(a, 10);           /* a completes; b holds both records */
+    cr_assert_eq(m.traces, 1);
+    cr_assert_eq(m.spans, 2);
+    cr_assert_eq(m.nrelease, 0);
+
+    bt_asm_expire(a, 15);
+    cr_assert_eq(m.traces, 2);
+    cr_assert_eq(m.nrelease, 1, "one release past both records");
+    cr_assert_eq(m.released[0], 200);
+
+    bt_asm_destroy(a);
+    sb_free(&b1);
+    sb_free(&b2);
+}
+
+Test(assemble_mem, complete_all_is_the_offline_end_of_input)
+{
+    mem_t          m = { 0 };
+    bt_asm_conf_t  c = { .nslots = 2, .idle_ms = 10, .max_age_ms = 1000,
+                         .on_trace = mem_trace, .arg = &m };
+    bt_asm_t      *a;
+    sb_batch_t     b;
+
+    a = bt_asm_create(&c);
+    sb_init(&b);
+    sb_add(&b, &(sb_span_t) { .trace = "a", .id = "1" });
+    sb_add(&b, &(sb_span_t) { .trace = "b", .id = "1" });
+    cr_assert_eq(bt_asm_add(a, 1, b.buf, (uint32_t) b.len, 64, 0), 0);
+    cr_assert_eq(bt_asm_next_deadline(a), 10);
+
+    cr_assert_eq(bt_asm_complete_all(a, BT_DONE_SHUTDOWN), 2);
+    cr_assert_eq(m.shutdown, 2);
+    cr_assert_eq(bt_asm_next_deadline(a), UINT64_MAX);
+    cr_assert_str_eq(bt_done_reason_name(BT_DONE_SHUTDOWN), "shutdown");
+
+    bt_asm_destroy(a);
+    sb_free(&b);
+}
+
+static void
+mem_id(char *id, size_t n, int i)
+{
+    /* ids that differ only in their low or only in their high half */
+    if (i % 2) {
+        snprintf(id, n, "%x", i + 1);
+    } else {
+        snprintf(id, n, "%x0000000000000000", i + 1);
+    }
+}
+
+/*
+ * Many traces whose ids differ only in one half, completed in an order
+ * unrelated to insertion: exercises table growth and backward-shift
+ * deletion; every trace must come out exactly once with its spans.
+ */
+Test(assemble_mem, tens_of_thousands_of_traces_each_complete_once)
+{
+    enum { N = 40000, PER = 25 };
+    mem_t           m = { 0 };
+    bt_asm_conf_t   c = { .nslots = 1, .idle_ms = 1, .max_age_ms = 1000000,
+                          .on_trace = mem_trace, .on_release = mem_release,
+                          .arg = &m };
+    bt_asm_stats_t  st;
+    bt_asm_t       *a;
+    sb_batch_t     *b, late[4];
+    char            id[40];
+    uint64_t        now, end;
+    int             i, r;
+
+    a = bt_asm_create(&c);
+    b = calloc(N / PER, sizeof(sb_batch_t));
+
+    /* record r holds the first span of traces r*PER .. r*PER+PER-1 */
+    for (r = 0, end = 0; r < N / PER; r++) {
+        sb_init(&b[r]);
+        for (i = r * PER; i < r * PER + PER; i++) {
+            mem_id(id, sizeof(id), i);
+            sb_add(&b[r], &(sb_span_t) { .trace = id, .id = "1" });
+        }
+        end += b[r].len;
+        cr_assert_eq(bt_asm_add(a, 0, b[r].buf, (uint32_t) b[r].len, end, 0),
+                     0);
+    }
+
+    /* a second span of each trace at time 1..4, in a scrambled order */
+    for (r = 0; r < 4; r++) {
+        sb_init(&late[r]);
+        for (i = 0; i < N; i++) {
+            int  k = (int) ((uint64_t) i * 7919 % N);
+            if (k % 4 == r) {
+                mem_id(id, sizeof(id), k);
+                sb_add(&late[r], &(sb_span_t) { .trace = id, .id = "2" });
+            }
+        }
+        end += late[r].len;
+        cr_assert_eq(bt_asm_add(a, 0, late[r].buf, (uint32_t) late[r].len,
+                                end, (uint64_t) r + 1), 0);
+    }
+
+    bt_asm_stats(a, &st);
+    cr_assert_eq(st.traces_in_flight, N);
+    cr_assert_eq(st.spans_in_flight, 2 * N);
+
+    for (now = 2; now <= 5; now++) {
+        bt_asm_expire(a, now);
+        cr_assert_eq(m.traces, (int) (N / 4 * (now - 1)), "at %llu",
+                     (unsigned long long) now);
+    }
+
+    cr_assert_eq(m.spans, 2 * N);
+    cr_assert_eq(m.reopened, 0);
+    cr_assert_eq(m.released[0], end, "everything released");
+    bt_asm_stats(a, &st);
+    cr_assert_eq(st.traces_in_flight, 0);
+    cr_assert_eq(st.spans_in_flight, 0);
+    cr_assert_eq(st.completed, N);
+
+    for (r = 0; r < N / PER; r++) {
+        sb_free(&b[r]);
+    }
+    for (r = 0; r < 4; r++) {
+        sb_free(&late[r]);
+    }
+    free(b);
+    bt_asm_destroy(a);
+}
+
+Test(assemble_mem, only_the_most_recently_completed_ids_reopen)
+{
+    mem_t          m = { 0 };
+    bt_asm_conf_t  c = { .nslots = 1, .idle_ms = 1, .max_age_ms = 1000,
+                         .recent = 4, .on_trace = mem_trace, .arg = &m };
+    bt_asm_t      *a;
+    sb_batch_t     b[6];
+    char           id[8];
+    int            i;
+
+    a = bt_asm_create(&c);
+    for (i = 0; i < 6; i++) {
+        snprintf(id, sizeof(id), "%x", i + 1);
+        sb_init(&b[i]);
+        sb_add(&b[i], &(sb_span_t) { .trace = id, .id = "1" });
+        bt_asm_add(a, 0, b[i].buf, (uint32_t) b[i].len, (uint64_t) i + 1,
+                   (uint64_t) i * 10);
+        bt_asm_expire(a, (uint64_t) i * 10 + 1);
+    }
+    cr_assert_eq(m.traces, 6);
+
+    for (i = 0; i < 6; i++) {
+        bt_asm_add(a, 0, b[i].buf, (uint32_t) b[i].len, (uint64_t) i + 7,
+                   100);
+    }
+    bt_asm_expire(a, 200);
+
+    cr_assert_eq(m.traces, 12);
+    cr_assert_eq(m.reopened, 4, "traces 3..6 remembered, 1 and 2 forgotten");
+
+    for (i = 0; i < 6; i++) {
+        sb_free(&b[i]);
+    }
+    bt_asm_destroy(a);
+}
