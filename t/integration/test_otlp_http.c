@@ -25,7 +25,8 @@ static h_env_t  *env;
 static const h_opts_t  main_opts = {
     .idle_ms = 2000,
     .otlp_extra = "betrace_max_body_size 1m; betrace_max_attributes 16; "
-                  "betrace_max_spans 100; betrace_retry_after 7;",
+                  "betrace_max_spans 100; betrace_retry_after 7; "
+                  "betrace_max_value_length 16k; betrace_max_depth 4;",
 };
 
 static void
@@ -284,6 +285,120 @@ Test(otlp, partial_success_for_too_many_attributes)
     cr_assert_str_eq(r.content_type, JS);
     cr_assert_eq(json_rejected(&r, msg, sizeof(msg)), 1, "%.300s", r.body);
     cr_assert_neq(msg[0], '\0');
+    h_resp_free(&r);
+    h_pass(env);
+}
+
+Test(otlp, partial_success_for_a_value_over_the_length_limit)
+{
+    ho_span_t  s[2];
+    h_resp_t   r;
+    char       trace[33], msg[256];
+    int64_t    rej = -1;
+
+    two_spans(s, trace);
+    s[1].nattrs = 1;
+    s[1].value_len = 16 * 1024 + 1;         /* limit is 16k */
+    post_pb(s, 2, &r);
+    cr_assert_eq(r.status, 200, "status %ld: %.200s", r.status, r.body);
+    cr_assert_eq(ho_response_pb(r.body, r.len, &rej, msg, sizeof(msg)), 0);
+    cr_assert_eq(rej, 1, "rejected_spans %lld", (long long) rej);
+    h_resp_free(&r);
+
+    /* exactly at the limit is fine */
+    two_spans(s, trace);
+    s[1].nattrs = 1;
+    s[1].value_len = 16 * 1024;
+    post_pb(s, 2, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(ho_response_pb(r.body, r.len, &rej, msg, sizeof(msg)), 0);
+    cr_assert_eq(rej, 0, "rejected_spans %lld", (long long) rej);
+    h_resp_free(&r);
+    h_pass(env);
+}
+
+/* An OTLP/JSON AnyValue nested depth levels deep (1: a plain string). */
+static void
+nested_value(char *out, size_t cap, int depth)
+{
+    size_t  n = 0;
+    int     i;
+
+    for (i = 1; i < depth; i++) {
+        n += snprintf(out + n, cap - n, "{\"kvlistValue\":{\"values\":"
+                      "[{\"key\":\"k%d\",\"value\":", i);
+    }
+    n += snprintf(out + n, cap - n, "{\"stringValue\":\"leaf\"}");
+    for (i = 1; i < depth; i++) {
+        n += snprintf(out + n, cap - n, "}]}}");
+    }
+    cr_assert_lt(n, cap);
+}
+
+/* One request, two spans: "ok" with depth_ok, "deep" with depth_bad. */
+static void
+post_nested(int depth_ok, int depth_bad, const char *trace, h_resp_t *r)
+{
+    static char  v1[16384], v2[16384], body[40000];
+    uint8_t      id[8];
+    char         s1[17], s2[17];
+    int          n;
+
+    nested_value(v1, sizeof(v1), depth_ok);
+    nested_value(v2, sizeof(v2), depth_bad);
+    ho_random_id(id, 8);
+    h_hex(id, 8, s1);
+    ho_random_id(id, 8);
+    h_hex(id, 8, s2);
+    n = snprintf(body, sizeof(body),
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+        "{\"traceId\":\"%s\",\"spanId\":\"%s\",\"name\":\"ok\","
+        "\"attributes\":[{\"key\":\"d\",\"value\":%s}]},"
+        "{\"traceId\":\"%s\",\"spanId\":\"%s\",\"name\":\"deep\","
+        "\"attributes\":[{\"key\":\"d\",\"value\":%s}]}]}]}]}",
+        trace, s1, v1, trace, s2, v2);
+    cr_assert_lt((size_t) n, sizeof(body));
+    cr_assert_eq(h_post(env, "/v1/traces", JS, NULL, body, n, r), 0);
+}
+
+Test(otlp, anyvalue_nesting_is_bounded)
+{
+    h_resp_t   r;
+    uint8_t    tid[16];
+    char       trace[33], msg[256];
+    json_t    *tr, *t, *s;
+
+    ho_random_id(tid, 16);
+    h_hex(tid, 16, trace);
+
+    /* betrace_max_depth 4: 4 levels pass, 5 make the span a rejection */
+    post_nested(4, 5, trace, &r);
+    cr_assert_eq(r.status, 200, "status %ld: %.300s", r.status, r.body);
+    cr_assert_eq(json_rejected(&r, msg, sizeof(msg)), 1, "%.300s", r.body);
+    h_resp_free(&r);
+
+    tr = h_traces_wait_trace(env, trace, 1, WAIT_MS);
+    t = h_trace_find(tr, trace);
+    cr_assert_not_null(t);
+    cr_assert_eq(json_array_size(json_object_get(t, "spans")), 1);
+    s = json_array_get(json_object_get(t, "spans"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(s, "name")), "ok");
+    /* the nested value came through as nested objects */
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
+        json_object_get(json_object_get(json_object_get(s, "attributes"),
+        "d"), "k1"), "k2"), "k3")), "leaf");
+    json_decref(tr);
+
+    /* far past any sane depth the whole body is refused, not walked */
+    ho_random_id(tid, 16);
+    h_hex(tid, 16, trace);
+    post_nested(1, 200, trace, &r);
+    cr_assert_eq(r.status, 400, "status %ld: %.300s", r.status, r.body);
+    h_resp_free(&r);
+
+    /* and the worker is still there */
+    post_nested(2, 2, trace, &r);
+    cr_assert_eq(r.status, 200);
     h_resp_free(&r);
     h_pass(env);
 }
