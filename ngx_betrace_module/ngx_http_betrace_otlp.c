@@ -44,6 +44,8 @@ typedef struct {
 } ngx_http_betrace_otlp_ctx_t;
 
 
+static u_char *ngx_http_betrace_msg(ngx_http_betrace_otlp_ctx_t *ctx,
+    const char *fmt, ...);
 static ngx_int_t ngx_http_betrace_otlp_content_type(ngx_http_request_t *r);
 static ngx_int_t ngx_http_betrace_otlp_encoding(ngx_http_request_t *r);
 static void ngx_http_betrace_otlp_body_handler(ngx_http_request_t *r);
@@ -161,10 +163,10 @@ ngx_http_betrace_otlp_handler(ngx_http_request_t *r)
     }
 
     if (r->headers_in.content_length_n > (off_t) cap) {
-        ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
-                     "request body of %O bytes is over the limit of %uz "
-                     "bytes%Z", r->headers_in.content_length_n,
-                     blcf->max_body_size);
+        ngx_http_betrace_msg(ctx, "request body of %O bytes is over the "
+                             "limit of %uz bytes",
+                             r->headers_in.content_length_n,
+                             blcf->max_body_size);
         return ngx_http_betrace_early(r, ctx,
                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                       NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
@@ -194,6 +196,28 @@ ngx_http_betrace_otlp_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * Formats the Status message into ctx->msg, truncated if need be and always
+ * NUL-terminated (ngx_snprintf() leaves a truncated string unterminated).
+ */
+
+static u_char *
+ngx_http_betrace_msg(ngx_http_betrace_otlp_ctx_t *ctx, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(ctx->msg, ctx->msg + NGX_HTTP_BETRACE_MSGLEN - 1, fmt,
+                      args);
+    va_end(args);
+
+    *p = '\0';
+
+    return ctx->msg;
 }
 
 
@@ -339,9 +363,8 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
     }
 
     if (n == NGX_DECLINED) {
-        ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
-                     "request body is over the limit of %uz bytes%Z",
-                     blcf->max_body_size);
+        ngx_http_betrace_msg(ctx, "request body is over the limit of %uz "
+                             "bytes", blcf->max_body_size);
         return ngx_http_betrace_reject(r, ctx,
                                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                        NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
@@ -367,9 +390,8 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
         plain = body;
 
         if (plain.len > blcf->max_body_size) {
-            ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
-                         "request body is over the limit of %uz bytes%Z",
-                         blcf->max_body_size);
+            ngx_http_betrace_msg(ctx, "request body is over the limit of "
+                                 "%uz bytes", blcf->max_body_size);
             return ngx_http_betrace_reject(r, ctx,
                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                            NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
@@ -389,8 +411,7 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
                                &pb_len, err, sizeof(err))
             != 0)
         {
-            ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
-                         "invalid OTLP/JSON: %s%Z", err);
+            ngx_http_betrace_msg(ctx, "invalid OTLP/JSON: %s", err);
             return ngx_http_betrace_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
                                            NGX_HTTP_BETRACE_INVALID_ARGUMENT,
                                            ctx->msg);
@@ -407,18 +428,16 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
     rc = bt_otlp_scan(pb, pb_len, &lim, &scan);
 
     if (rc == BT_OTLP_MALFORMED) {
-        ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
-                     "malformed ExportTraceServiceRequest: %s%Z",
-                     scan.message);
+        ngx_http_betrace_msg(ctx, "malformed ExportTraceServiceRequest: %s",
+                             scan.message);
         return ngx_http_betrace_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
                                        NGX_HTTP_BETRACE_INVALID_ARGUMENT,
                                        ctx->msg);
     }
 
     if (rc == BT_OTLP_TOO_MANY_SPANS) {
-        ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
-                     "more than %ui spans in one request%Z",
-                     blcf->max_spans);
+        ngx_http_betrace_msg(ctx, "more than %ui spans in one request",
+                             blcf->max_spans);
         return ngx_http_betrace_reject(r, ctx,
                                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                        NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
@@ -434,11 +453,10 @@ ngx_http_betrace_otlp_process(ngx_http_request_t *r,
     if (scan.accepted > 0) {
 
         if (scan.batch_len > bt_ring_max_record(ngx_http_betrace_ring.shm)) {
-            ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
-                         "the spans take %uz bytes, more than one ring "
-                         "record holds (%uD); send smaller batches%Z",
-                         scan.batch_len,
-                         bt_ring_max_record(ngx_http_betrace_ring.shm));
+            ngx_http_betrace_msg(ctx, "the spans take %uz bytes, more than "
+                                 "one ring record holds (%uD); send "
+                                 "smaller batches", scan.batch_len,
+                                 bt_ring_max_record(ngx_http_betrace_ring.shm));
             return ngx_http_betrace_reject(r, ctx,
                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                            NGX_HTTP_BETRACE_RESOURCE_EXHAUSTED,
@@ -683,18 +701,16 @@ ngx_http_betrace_otlp_gunzip(ngx_http_request_t *r,
 
 corrupt:
 
-    ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
-                 "invalid gzip body: %s%Z",
-                 zs.msg ? zs.msg : "truncated stream");
+    ngx_http_betrace_msg(ctx, "invalid gzip body: %s",
+                         zs.msg ? zs.msg : "truncated stream");
     inflateEnd(&zs);
 
     return NGX_HTTP_BAD_REQUEST;
 
 too_large:
 
-    ngx_snprintf(ctx->msg, NGX_HTTP_BETRACE_MSGLEN,
-                 "request body is over the limit of %uz bytes after "
-                 "decompression%Z", cap);
+    ngx_http_betrace_msg(ctx, "request body is over the limit of %uz bytes "
+                         "after decompression", cap);
     inflateEnd(&zs);
 
     return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
