@@ -82,6 +82,17 @@ static void
 engine_on_trace(void *arg, const bt_trace_t *view, const bt_done_t *done)
 {
     engine_t  *e = arg;
+    char       id[33];
+    int        i;
+
+    if (engine_log_level <= ENGINE_LOG_DEBUG) {
+        for (i = 0; i < 16; i++) {
+            snprintf(id + 2 * i, 3, "%02x", done->trace_id[i]);
+        }
+        engine_log(ENGINE_LOG_DEBUG, "trace %s complete: %s, %u spans%s", id,
+                   bt_done_reason_name(done->reason), view->n,
+                   done->reopened ? ", reopened" : "");
+    }
 
     if (e->out_fd >= 0) {
         if (bt_trace_json(&e->out, view, done->trace_id,

@@ -81,9 +81,13 @@ void engine_flush(engine_t *e);
  */
 void engine_close(engine_t *e, uint64_t *traces, uint64_t *spans);
 
-/* The segment, for tests. */
+/* The segment, for tests.  This function can't fail. */
 bt_shm_t *engine_shm(engine_t *e);
 
+/*
+ * Copies the assembler's counters into *st and, if records_corrupt is not
+ * NULL, the corrupt-record count.  This function can't fail.
+ */
 void engine_stats(const engine_t *e, bt_asm_stats_t *st,
     uint64_t *records_corrupt);
 

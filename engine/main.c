@@ -285,7 +285,7 @@ main(int argc, char **argv)
     while (!stop_signal) {
         now = mono_ms();
         if (engine_step(e, now) == 0 && !stop_signal) {
-            engine_wait(e, now, MAX_SLEEP_MS);
+            engine_wait(e, mono_ms(), MAX_SLEEP_MS);
         }
     }
 

@@ -34,6 +34,8 @@ typedef struct {
 int bt_trace_json(bt_jbuf_t *b, const bt_trace_t *trace,
     const uint8_t *trace_id, const char *reason, int reopened);
 
+/* Frees the buffer and zeroes *b, ready for reuse.  This function can't
+   fail. */
 void bt_jbuf_free(bt_jbuf_t *b);
 
 #endif /* BT_TRACE_JSON_H */
