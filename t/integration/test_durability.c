@@ -1,7 +1,8 @@
 /*
- * test_durability.c - a 200 means the spans are in shared memory: SIGKILL
- * the engine again and again while requests flow, restart it, and every
- * span of every request that got a 200 must come out of some engine run
+ * test_durability.c - a 200 means the spans are in shared memory.  While
+ * requests flow: SIGKILL the engine again and again and restart it; reload
+ * nginx (old and new workers hold slots at the same time).  Every span of
+ * every request that got a 200 must come out of some engine run
  * (duplicates allowed, losses not).
  */
 
@@ -16,15 +17,20 @@
 #include "t/lib/harness_otlp.h"
 
 #define REQUESTS    1200
-#define KILL_EVERY  200
+#define EVERY       200         /* one disturbance per EVERY requests */
 #define WAIT_MS     60000
+
+enum {
+    KILL_ENGINE,
+    RELOAD_NGINX
+};
 
 static h_env_t  *env;
 
 static const h_opts_t  opts = {
     .workers = 2,
     .idle_ms = 300,
-    .ring_slots = 4,
+    .ring_slots = 8,            /* a reload needs 2 + 2 slots for a while */
     .ring_slot_size = "4m",
 };
 
@@ -57,38 +63,47 @@ remember(json_t *set, const ho_span_t *s, size_t n)
     }
 }
 
-Test(durability, no_acknowledged_span_is_lost_across_engine_kills,
-     .init = start_all, .fini = stop_all, .timeout = 300)
+/* The disturbance number k, between request req and the next. */
+static void
+disturb(int what, int req, int *k)
 {
-    json_t       *acked, *out, *t, *s;
+    if (what == KILL_ENGINE) {
+        /*
+         * Kill the engine while it is busy with what was just sent, at a
+         * different moment each time (0..350 ms after the last request:
+         * around idle_ms the engine is completing traces, writing them out
+         * and releasing ring space); send 20 requests while it is down (the
+         * ring holds them), then restart it.
+         */
+        if (req % EVERY == EVERY / 2) {
+            usleep(*k * 70000);
+            cr_assert_eq(h_engine_kill9(env), 0);
+            (*k)++;
+        }
+        if (req % EVERY == EVERY / 2 + 20) {
+            cr_assert_eq(h_engine_start(env), 0, "engine restart %d", *k);
+        }
+    } else if (req % EVERY == EVERY / 2) {
+        cr_assert_eq(h_nginx_reload(env), 0, "nginx reload %d", *k);
+        (*k)++;
+    }
+}
+
+static void
+load_and_check(int what)
+{
+    json_t       *acked, *out, *seen, *t, *s, *v;
     ho_span_t     spans[8];
     uint8_t       trace[16], *body;
-    size_t        len, i, k, n, missing = 0;
+    size_t        len, i, k, n, missing = 0, lines = 0, total = 0;
     h_resp_t      r;
-    int           req, kills = 0, refused = 0;
+    int           req, disturbed = 0, refused = 0;
     const char   *key;
-    json_t       *v;
     char          buf[64];
 
     acked = json_object();
     for (req = 0; req < REQUESTS; req++) {
-        /*
-         * Kill the engine while it is busy with what was just sent; send a
-         * few requests while it is down (the ring holds them), restart.
-         */
-        if (req % KILL_EVERY == KILL_EVERY / 2) {
-            /*
-             * A different moment each time, 0..350 ms after the last
-             * request: around idle_ms the engine is completing traces,
-             * writing them out and releasing ring space.
-             */
-            usleep(kills * 70000);
-            cr_assert_eq(h_engine_kill9(env), 0);
-            kills++;
-        }
-        if (req % KILL_EVERY == KILL_EVERY / 2 + 20) {
-            cr_assert_eq(h_engine_start(env), 0, "engine restart %d", kills);
-        }
+        disturb(what, req, &disturbed);
 
         /* 1..8 spans; every third request continues the previous trace */
         if (req % 3 != 2) {
@@ -109,60 +124,65 @@ Test(durability, no_acknowledged_span_is_lost_across_engine_kills,
         if (r.status == 200) {
             remember(acked, spans, n);
         } else {
-            /* allowed (ring full while the engine is down), never lost */
+            /* allowed (no room, no slot), never lost */
             cr_assert(r.status == 429 || r.status == 503,
                       "request %d: status %ld", req, r.status);
             refused++;
         }
         h_resp_free(&r);
     }
-    cr_assert_geq(kills, REQUESTS / KILL_EVERY);
-    cr_assert_lt(refused, REQUESTS / 10, "the ring is large enough: %d "
-                 "refused", refused);
+    cr_assert_geq(disturbed, REQUESTS / EVERY);
+    cr_assert_lt(refused, REQUESTS / 10, "%d refused", refused);
 
     out = h_traces_wait(env, 0, json_object_size(acked), WAIT_MS);
 
     /* membership, not only the count */
-    {
-        json_t  *seen = json_object();
-
-        json_array_foreach(out, i, t) {
-            cr_assert(json_is_object(t), "traces-out line is JSON: %s",
-                      json_string_value(t));
-            json_array_foreach(json_object_get(t, "spans"), k, s) {
-                snprintf(buf, sizeof(buf), "%s/%s",
-                         json_string_value(json_object_get(s, "trace_id")),
-                         json_string_value(json_object_get(s, "span_id")));
-                json_object_set_new(seen, buf, json_true());
-            }
+    seen = json_object();
+    json_array_foreach(out, i, t) {
+        cr_assert(json_is_object(t), "traces-out line is JSON: %s",
+                  json_string_value(t));
+        lines++;
+        json_array_foreach(json_object_get(t, "spans"), k, s) {
+            snprintf(buf, sizeof(buf), "%s/%s",
+                     json_string_value(json_object_get(s, "trace_id")),
+                     json_string_value(json_object_get(s, "span_id")));
+            json_object_set_new(seen, buf, json_true());
+            total++;
         }
-        json_object_foreach(acked, key, v) {
-            if (json_object_get(seen, key) == NULL) {
-                if (missing < 10) {
-                    fprintf(stderr, "lost span %s\n", key);
-                }
-                missing++;
-            }
-        }
-        json_decref(seen);
     }
-    {
-        size_t  lines = 0, total = 0;
-
-        json_array_foreach(out, i, t) {
-            lines++;
-            total += json_array_size(json_object_get(t, "spans"));
+    json_object_foreach(acked, key, v) {
+        if (json_object_get(seen, key) == NULL) {
+            if (missing < 10) {
+                fprintf(stderr, "lost span %s\n", key);
+            }
+            missing++;
         }
-        /* duplicates show the restarted engines re-read unreleased spans */
-        fprintf(stderr, "durability: %zu spans acknowledged in %d requests "
-                "(%d refused), %d engine kills; out: %zu lines, %zu spans, "
-                "%zu duplicates, %zu lost\n", json_object_size(acked),
-                REQUESTS - refused, refused, kills, lines, total,
-                total - (json_object_size(acked) - missing), missing);
     }
-    cr_assert_eq(missing, 0, "%zu of %zu acknowledged spans lost over %d "
-                 "engine kills", missing, json_object_size(acked), kills);
+    json_decref(seen);
+
+    fprintf(stderr, "durability: %zu spans acknowledged in %d requests "
+            "(%d refused), %d %s; out: %zu lines, %zu spans, %zu "
+            "duplicates, %zu lost\n", json_object_size(acked),
+            REQUESTS - refused, refused, disturbed,
+            what == KILL_ENGINE ? "engine kills" : "nginx reloads",
+            lines, total, total - (json_object_size(acked) - missing),
+            missing);
+    cr_assert_eq(missing, 0, "%zu of %zu acknowledged spans lost",
+                 missing, json_object_size(acked));
     json_decref(out);
     json_decref(acked);
+}
+
+Test(durability, no_acknowledged_span_is_lost_across_engine_kills,
+     .init = start_all, .fini = stop_all, .timeout = 300)
+{
+    load_and_check(KILL_ENGINE);
+    h_pass(env);
+}
+
+Test(durability, no_acknowledged_span_is_lost_across_nginx_reloads,
+     .init = start_all, .fini = stop_all, .timeout = 300)
+{
+    load_and_check(RELOAD_NGINX);
     h_pass(env);
 }

@@ -777,6 +777,55 @@ h_nginx_start(h_env_t *env)
     return -1;
 }
 
+/* Occurrences of needle in a file (0 if it can't be read). */
+static int
+h_count_in_file(const char *path, const char *needle)
+{
+    char        *text, *p;
+    int          n = 0;
+
+    text = h_read_file(path, NULL);
+    if (text == NULL) {
+        return 0;
+    }
+    for (p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
+        n++;
+    }
+    free(text);
+    return n;
+}
+
+int
+h_nginx_reload(h_env_t *env)
+{
+    char     errlog[PATH_MAX];
+    int      before;
+    int64_t  deadline;
+
+    if (env->nginx.pid <= 0) {
+        return -1;
+    }
+    h_path(errlog, sizeof(errlog), "%s/error.log", env->dir);
+    /* nginx logs this line (notice) when the new cycle is up */
+    before = h_count_in_file(errlog, "start worker processes");
+    kill(env->nginx.pid, SIGHUP);
+    deadline = h_now_ms() + H_START_TIMEOUT_MS;
+    while (h_now_ms() < deadline) {
+        if (!h_proc_alive(&env->nginx)) {
+            h_dump_logs(env);
+            return -1;
+        }
+        if (h_count_in_file(errlog, "start worker processes") > before) {
+            return 0;
+        }
+        h_sleep_ms(20);
+    }
+    fprintf(stderr, "harness: nginx did not reload in %d ms\n",
+            H_START_TIMEOUT_MS);
+    h_dump_logs(env);
+    return -1;
+}
+
 
 /* --- HTTP ------------------------------------------------------------------- */
 

@@ -151,6 +151,13 @@ int h_engine_resume(h_env_t *env);
 int h_nginx_start(h_env_t *env);
 
 /*
+ * SIGHUP to the nginx master (reload: new workers start, old ones finish
+ * their requests and exit).  Returns 0 once the master has logged the
+ * reconfiguration in error.log, -1 on timeout or if nginx is not running.
+ */
+int h_nginx_reload(h_env_t *env);
+
+/*
  * Stops a part: SIGTERM, wait up to H_STOP_TIMEOUT_MS, then SIGKILL to its
  * process group.  Returns the exit status as waitpid gives it, or -1 if it
  * was not running.
