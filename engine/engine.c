@@ -263,14 +263,21 @@ static void
 relieve_pressure(engine_t *e)
 {
     uint32_t  i;
-    uint64_t  used, held, tail, forced, now;
+    uint64_t  used, held, head, tail, forced, now;
 
     for (i = 0; i < e->geo.nslots; i++) {
         forced = 0;
 
+        head = bt_ring_head(e->shm, (int) i);
+
         for ( ;; ) {
+            /* the tail as it will be once pending releases are applied
+               (engine_step flushes right after this) */
             tail = bt_ring_tail(e->shm, (int) i);
-            used = bt_ring_head(e->shm, (int) i) - tail;
+            if (e->pending[i] > tail) {
+                tail = e->pending[i];
+            }
+            used = head - tail;
             held = e->pos[i] - tail;
             if (used <= e->high_bytes || held <= e->geo.slot_bytes / 4) {
                 break;
@@ -279,7 +286,6 @@ relieve_pressure(engine_t *e)
                 break;
             }
             forced++;
-            engine_flush(e);
         }
 
         e->pressure_forced += forced;
