@@ -29,7 +29,8 @@ fi
 
 # Everything that changes what configure writes: config itself, the protos
 # it compiles at configure time, and the list of sources it globs.
-stamp_now=$( { sha1sum config $(find proto -name '*.proto' | sort);
+stamp_now=$( { sha1sum config scripts/build-module.sh \
+                   $(find proto -name '*.proto' | sort);
                ls ngx_betrace_module/*.[ch] shm/*.[ch] proto/*.[ch] \
                    2>/dev/null; } | sha1sum | cut -d' ' -f1)
 stamp_file=$NGX/objs/betrace.stamp
@@ -39,7 +40,10 @@ if [ ! -f "$NGX/objs/Makefile" ] || [ ! -f "$stamp_file" ] \
 then
     # shellcheck disable=SC1091
     source "$SRC/conf_flags"
+    # nginx compiles with -O unless told otherwise; the decoder is the hot
+    # path and Debian built /usr/sbin/nginx itself with -O2.
     (cd "$NGX" && ./configure "${NGX_CONF_FLAGS[@]}" \
+                              --with-cc-opt="-O2 -g" \
                               --add-dynamic-module="$REPO") \
         > "$B/nginx-configure.log" 2>&1 || {
         tail -n 30 "$B/nginx-configure.log" >&2
