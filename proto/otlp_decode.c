@@ -17,8 +17,8 @@
  *
  * Semantics that follow protobuf-c 1.4 (the reference) rather than taste:
  *
- *  - a tag is at most 5 bytes, a length at most 5 bytes (its low 32 bits
- *    count), a varint at most 10 bytes; groups (wire types 3, 4) and wire
+ *  - a tag is at most 5 bytes, a length at most 5 bytes, a varint at most
+ *    10 bytes; groups (wire types 3, 4) and wire
  *    types 6, 7 are malformed, and so is field number 0 in a one-byte
  *    tag (in a longer tag it is an unknown field);
  *  - a known field with another wire type is malformed, except bool_value,
@@ -320,8 +320,6 @@ scan_field(scanner_t *s, const uint8_t *p, const uint8_t *end, field_t *f)
         if (get_varint(&p, end, 5, &v) != 0) {
             return malformed(s, at, "field %u: bad length", f->num);
         }
-        /* protobuf-c keeps the low 32 bits of a length */
-        v &= 0xffffffffu;
         if (v > (uint64_t) (end - p)) {
             return malformed(s, at,
                              "field %u: length %llu runs past its end "
@@ -1347,7 +1345,6 @@ next_field(const uint8_t *p, field_t *f)
                 }
             }
             p += i + 1;
-            v &= 0xffffffffu;
         }
         f->p = p;
         f->n = (uint32_t) v;

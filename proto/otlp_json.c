@@ -57,7 +57,7 @@ typedef Opentelemetry__Proto__Common__V1__KeyValueList      kvl_t;
 typedef struct {
     char        *err;
     size_t       errlen;
-    char         path[256];
+    char         path[1024];
     size_t       plen;
 } jctx_t;
 
@@ -98,8 +98,15 @@ pop(jctx_t *c, size_t old)
 static int
 fail(jctx_t *c, const char *name, const char *what)
 {
-    if (c->plen) {
-        snprintf(c->err, c->errlen, "%s%s%s: %s", c->path, name ? "." : "",
+    const char  *path = c->path + (c->path[0] == '.');
+    size_t       n = strlen(path);
+
+    if (n > 160) {
+        /* a path through deep nesting: keep both ends and the reason */
+        snprintf(c->err, c->errlen, "%.80s...%s%s%s: %s", path,
+                 path + n - 70, name ? "." : "", name ? name : "", what);
+    } else if (n) {
+        snprintf(c->err, c->errlen, "%s%s%s: %s", path, name ? "." : "",
                  name ? name : "", what);
     } else {
         snprintf(c->err, c->errlen, "%s: %s", name ? name : "body", what);
