@@ -386,17 +386,29 @@ open_segment(const engine_conf_t *conf, char *err, size_t errlen)
     return shm;
 }
 
+/* "64 MiB", "1.5 MiB", "300 bytes": exact units when they divide. */
 static void
 fmt_bytes(char *buf, size_t n, uint64_t bytes)
 {
-    if (bytes >= (1ULL << 30) && bytes % (1ULL << 30) == 0) {
-        snprintf(buf, n, "%llu GiB", (unsigned long long) (bytes >> 30));
-    } else if (bytes >= (1ULL << 20) && bytes % (1ULL << 20) == 0) {
-        snprintf(buf, n, "%llu MiB", (unsigned long long) (bytes >> 20));
-    } else if (bytes >= (1ULL << 10) && bytes % (1ULL << 10) == 0) {
-        snprintf(buf, n, "%llu KiB", (unsigned long long) (bytes >> 10));
-    } else {
+    static const char  *units[] = { "KiB", "MiB", "GiB" };
+    int                 u;
+    uint64_t            unit;
+
+    if (bytes < 1024) {
         snprintf(buf, n, "%llu bytes", (unsigned long long) bytes);
+        return;
+    }
+
+    for (u = 2; u > 0 && bytes < (1ULL << (10 * (u + 1))); u--) {
+        /* void */
+    }
+    unit = 1ULL << (10 * (u + 1));
+
+    if (bytes % unit == 0) {
+        snprintf(buf, n, "%llu %s", (unsigned long long) (bytes / unit),
+                 units[u]);
+    } else {
+        snprintf(buf, n, "%.1f %s", (double) bytes / (double) unit, units[u]);
     }
 }
 
