@@ -32,8 +32,9 @@
 #   BENCH_NGINX_CPU / BENCH_LOAD_CPU  CPUs for nginx (and the engine) / wrk [1 / 0]
 #   BENCH_ENGINE=0   skip the engine measurement
 #   BENCH_LATENCY=0  skip the latency measurement
+#   BENCH_OVERLOAD=0 skip the 1.2 x saturation run
 #   BENCH_EVAL=0     don't run bench/eval.sh
-#   BENCH_PERF=1     perf record the worker during one extra W3 run
+#   BENCH_PERF=1|WORKLOAD  perf record the worker during one extra run (W3)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -250,6 +251,7 @@ for w in $WORKLOADS; do
         s1=$(stats spans_accepted); t1=$(cpu_ticks "$WORKER_PID")
         f1=$(minflt "$WORKER_PID")
         full=$(stats ring_full)
+        rbytes=$(stats ring_bytes_used)
         stop_nginx
 
         non=$(field "$r" non200)
@@ -257,7 +259,7 @@ for w in $WORKLOADS; do
         dur=$(field "$r" duration_us)
         errs=$(( $(field "$r" err_connect) + $(field "$r" err_read) + $(field "$r" err_write) + $(field "$r" err_timeout) ))
         if [ "$non" != 0 ] || [ "$errs" != 0 ]; then
-            bad="run $run: $non non-200 responses ($(echo "$r" | grep -o 'status_[0-9]*=[0-9]*' | tr '\n' ' ')), $errs socket errors, ring_full=$full"
+            bad="run $run: $non non-200 responses ($(echo "$r" | { grep -o 'status_[0-9]*=[0-9]*' || true; } | tr '\n' ' ')), $errs socket errors, ring_full=$full"
             break
         fi
         spans=$(( s1 - s0 )); ticks=$(( t1 - t0 ))
@@ -267,6 +269,7 @@ for w in $WORKLOADS; do
         wall+=( "$(awk -v s="$spans" -v d="$dur" 'BEGIN { print s / (d / 1e6) }')" )
         faults+=( "$(awk -v f=$(( f1 - f0 )) -v t="$ticks" -v k="$TICK" 'BEGIN { print f / (t / k) }')" )
         usr_share+=( "$(awk -v t="$ticks" -v k="$TICK" -v d="$dur" 'BEGIN { print 100 * (t / k) / (d / 1e6) }')" )
+        ring_per_span=$(awk -v b="$rbytes" -v s="$s1" 'BEGIN { printf "%.0f", (s > 0) ? b / s : 0 }')
     done
 
     if [ -n "$bad" ]; then
@@ -286,7 +289,7 @@ for w in $WORKLOADS; do
         "$(label "$w")" "$(commas "$pc_med")" "$RUNS" "$pc_spread" \
         "$(commas "$rq_med")" "$(commas "$wa_med")" "${cpu_med%.*}"
     rq_per_core=$(awk -v p="$pc_med" -v s="$spb" -v n="$nb" 'BEGIN { print p / (s / n) }')
-    JSON_WL+=( "{\"workload\":\"$w\",\"spans_per_request\":$(( spb / nb )),\"runs\":$RUNS,\"seconds\":$SECS,\"spans_per_s_per_core\":$pc_med,\"spread_pct\":$pc_spread,\"requests_per_s_per_core\":$rq_per_core,\"requests_per_s\":$rq_med,\"spans_per_s_wall\":$wa_med,\"worker_cpu_pct\":$cpu_med,\"minor_faults_per_cpu_s\":$fl_med,\"samples_spans_per_s_per_core\":[$(IFS=,; echo "${per_core[*]}")]}" )
+    JSON_WL+=( "{\"workload\":\"$w\",\"spans_per_request\":$(( spb / nb )),\"runs\":$RUNS,\"seconds\":$SECS,\"spans_per_s_per_core\":$pc_med,\"spread_pct\":$pc_spread,\"requests_per_s_per_core\":$rq_per_core,\"requests_per_s\":$rq_med,\"spans_per_s_wall\":$wa_med,\"worker_cpu_pct\":$cpu_med,\"minor_faults_per_cpu_s\":$fl_med,\"ring_bytes_per_span\":$ring_per_span,\"samples_spans_per_s_per_core\":[$(IFS=,; echo "${per_core[*]}")]}" )
     [ "$w" = w3 ] && SAT_REQS=$rq_med
 done
 
@@ -355,20 +358,64 @@ if [ "${BENCH_LATENCY:-1}" != 0 ] && [ -n "$SAT_REQS" ]; then
 fi
 
 
+# --- overload: 1.2 x saturation with the engine draining the ring ----------
+
+OVER_JSON=null
+if [ "${BENCH_OVERLOAD:-1}" != 0 ] && [ -n "$SAT_REQS" ]; then
+    # Default ring size this time, so the engine has to keep up; it runs on
+    # the load CPU (it needs a fraction of a core at these rates) so that
+    # nginx keeps its own.  Open-loop arrivals at 1.2 x the W3 saturation
+    # rate: nginx can't take them all, the queue shows in latency, and any
+    # 429/503 is counted.  Every W3 body holds 100 spans, so the spans of the
+    # 200 answers are known; all of them must reach the engine.
+    over=$(awk -v r="$SAT_REQS" 'BEGIN { printf "%d", r * 1.2 }')
+    saved_slot=$SLOT_SIZE; SLOT_SIZE=64m
+    start_nginx
+    SLOT_SIZE=$saved_slot
+    taskset -c "$LOAD_CPU" "$B/betrace-engine" --ring "$RING" --idle-ms 500 \
+        --log-level warn 2> "$TMP/engine.log" &
+    ENG_PID=$!
+    saved_conns=$CONNS; CONNS=256
+    r=$(wrk_run w3 "$(( SECS + 2 ))" rate="$over")
+    CONNS=$saved_conns
+    nreq=$(field "$r" requests); non=$(field "$r" non200)
+    acked=$(( (nreq - non) * 100 ))
+    accepted=$(stats spans_accepted)
+    for i in $(seq 200); do
+        consumed=$(stats spans_consumed || echo 0)
+        [ "${consumed:-0}" -ge "$accepted" ] && break
+        sleep 0.05
+    done
+    kill -TERM "$ENG_PID"; wait "$ENG_PID" 2>/dev/null || true; ENG_PID=
+    stop_nginx
+    got=$(awk -v n="$nreq" -v d="$(field "$r" duration_us)" 'BEGIN { printf "%d", n / (d / 1e6) }')
+    st=$(echo "$r" | { grep -o 'status_[0-9]*=[0-9]*' || true; } | tr '\n' ' ')
+    lost=$(( acked > consumed ? acked - consumed : 0 ))
+    printf 'W3 at 1.2x saturation (%s req/s offered, %s answered/s): %s non-200%s, p99 %.1f ms, %s spans acknowledged, %s accepted, %s consumed by the engine, %s lost\n' \
+        "$(commas "$over")" "$(commas "$got")" "$non" "${st:+ (${st% })}" \
+        "$(awk -v v="$(field "$r" p99_us)" 'BEGIN { print v / 1000 }')" \
+        "$(commas "$acked")" "$(commas "$accepted")" "$(commas "$consumed")" "$lost"
+    [ "$lost" = 0 ] || FAILED=1
+    OVER_JSON="{\"offered_rps\":$over,\"answered_rps\":$got,\"non200\":$non,\"p99_us\":$(field "$r" p99_us),\"spans_acknowledged\":$acked,\"spans_accepted\":$accepted,\"spans_consumed\":$consumed,\"lost\":$lost}"
+fi
+
+
 # --- optional profile --------------------------------------------------------
 
 if [ "${BENCH_PERF:-0}" != 0 ] && command -v perf >/dev/null; then
+    pw=$BENCH_PERF
+    [ "$pw" = 1 ] && pw=w3
     start_nginx
-    wrk_run w3 "$WARMUP" >/dev/null
-    (wrk_run w3 "$SECS" >/dev/null) &
+    wrk_run "$pw" "$WARMUP" >/dev/null
+    (wrk_run "$pw" "$SECS" >/dev/null) &
     wpid=$!
     perf record -g -p "$WORKER_PID" -o "$OUT/perf.data" -- sleep "$(( SECS - 1 ))" \
         >/dev/null 2>&1 || true
     wait "$wpid" || true
     stop_nginx
-    perf report -i "$OUT/perf.data" --no-children --percent-limit 1.5 --stdio \
-        2>/dev/null | grep -v '^$' | head -60 > "$OUT/perf.txt" || true
-    echo "perf: profile of the W3 worker in $OUT/perf.txt" >&2
+    perf report -i "$OUT/perf.data" --no-children --sort sym -g none \
+        --percent-limit 0.7 --stdio 2>/dev/null | grep '%' > "$OUT/perf.txt" || true
+    echo "perf: profile of the $pw worker in $OUT/perf.txt" >&2
 fi
 
 
@@ -377,9 +424,9 @@ fi
 {
     printf '{"date":"%s","host":"%s","cpus":"nginx %s, wrk %s","connections":%s,' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$NGX_CPU" "$LOAD_CPU" "$CONNS"
-    printf '"commit":"%s","nginx":[%s],"engine":%s,"latency":%s}\n' \
+    printf '"commit":"%s","nginx":[%s],"engine":%s,"latency":%s,"overload":%s}\n' \
         "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-        "$(IFS=,; echo "${JSON_WL[*]}")" "$ENGINE_JSON" "$LAT_JSON"
+        "$(IFS=,; echo "${JSON_WL[*]}")" "$ENGINE_JSON" "$LAT_JSON" "$OVER_JSON"
 } > "$OUT/results.json"
 echo "bench: results in $OUT/results.json" >&2
 
