@@ -649,18 +649,29 @@ trace_complete(bt_asm_t *a, trace_t *t, bt_done_reason_t reason)
     pool_put(&a->traces, t);
 }
 
+/*
+ * *prev is the trace of the record's previous span: spans of one trace
+ * usually come together, and nothing completes while a record is added, so
+ * comparing with it first skips most hash lookups.
+ */
 static int
 trace_add_span(bt_asm_t *a, const uint8_t *span, uint64_t ref, rec_t *rec,
-    uint64_t now_ms)
+    uint64_t now_ms, trace_t **prev)
 {
     const uint8_t  *id;
     uint64_t        h;
     trace_t        *t;
 
     id = span + 4;
-    h = id_hash(a, id);
 
-    t = tab_find(a, id, h);
+    if (*prev && memcmp((*prev)->id, id, 16) == 0) {
+        t = *prev;
+        h = t->hash;
+    } else {
+        h = id_hash(a, id);
+        t = tab_find(a, id, h);
+    }
+
     if (t == NULL) {
         t = trace_new(a, id, h, now_ms);
         if (t == NULL) {
@@ -694,6 +705,7 @@ trace_add_span(bt_asm_t *a, const uint8_t *span, uint64_t ref, rec_t *rec,
     t->nspans++;
     a->st.spans_in_flight++;
     a->st.spans++;
+    *prev = t;
 
     return 0;
 }
@@ -791,6 +803,7 @@ bt_asm_add(bt_asm_t *a, int slot, const uint8_t *payload, uint32_t len,
     uint64_t        seq, ref;
     uint32_t        i, count;
     const uint8_t  *p;
+    trace_t        *prev;
     int             rc;
 
     sq = &a->slots[slot];
@@ -810,9 +823,10 @@ bt_asm_add(bt_asm_t *a, int slot, const uint8_t *payload, uint32_t len,
         ref = ((uint64_t) slot << 56) | (seq & REF_SEQ_MASK);
         count = bt_rd32(payload + 4);
         p = bt_batch_first(payload);
+        prev = NULL;
 
         for (i = 0; i < count; i++) {
-            if (trace_add_span(a, p, ref, rec, now_ms) != 0) {
+            if (trace_add_span(a, p, ref, rec, now_ms, &prev) != 0) {
                 rc = -1;
                 break;
             }
