@@ -95,8 +95,78 @@ key1(dsl_pred_t *k, int kind, const char *s, uint32_t n)
 static int
 key_rank(int kind)
 {
-    return kind == KEY_NAME ? 3 : kind == KEY_PREFIX ? 2
-           : kind == KEY_ATTR ? 1 : 0;
+    switch (kind) {
+    case KEY_NAME:      return 6;
+    case KEY_ATTRVAL:   return 5;
+    case KEY_SERVICE:   return 4;
+    case KEY_PREFIX:    return 3;
+    case KEY_SUBSTR:    return 2;
+    case KEY_ATTR:      return 1;
+    default:            return 0;
+    }
+}
+
+
+size_t
+dsl_attrval_key(char *out, size_t cap, const char *a, size_t alen, int tag,
+    const void *v, size_t vlen)
+{
+    double  d;
+
+    if (alen + 2 + vlen > cap) {
+        return 0;
+    }
+    if (tag == 'n') {
+        memcpy(&d, v, 8);
+        if (d != d) {
+            return 0;
+        }
+        if (d == 0) {
+            d = 0;              /* -0 and 0 are equal */
+        }
+        v = &d;
+    }
+    memcpy(out, a, alen);
+    out[alen] = '\0';
+    out[alen + 1] = (char) tag;
+    memcpy(out + alen + 2, v, vlen);
+    return alen + 2 + vlen;
+}
+
+
+/* attribute === literal as a KEY_ATTRVAL key in the rule's arena */
+static int
+attrval(dsl_arena_t *arena, dsl_pred_t *out, const char *k, uint32_t kl,
+    const node_t *lit)
+{
+    char     buf[512], *key;
+    size_t   n;
+    uint8_t  b;
+
+    switch (lit->kind) {
+    case N_STR:
+        n = dsl_attrval_key(buf, sizeof(buf), k, kl, 's', lit->s, lit->slen);
+        break;
+    case N_NUM:
+        n = dsl_attrval_key(buf, sizeof(buf), k, kl, 'n', &lit->num, 8);
+        break;
+    case N_BOOL:
+        b = lit->num != 0;
+        n = dsl_attrval_key(buf, sizeof(buf), k, kl, 'b', &b, 1);
+        break;
+    default:
+        n = 0;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    key = dsl_alloc(arena, n, 0);
+    if (key == NULL) {
+        return 0;
+    }
+    memcpy(key, buf, n);
+    key1(out, KEY_ATTRVAL, key, (uint32_t) n);
+    return 1;
 }
 
 
@@ -105,7 +175,7 @@ key_rank(int kind)
  * of which the span must have one for e to be true.  KEY_NONE: any span.
  */
 static void
-keys_of(const node_t *e, int32_t slot, dsl_pred_t *out)
+keys_of(dsl_arena_t *arena, const node_t *e, int32_t slot, dsl_pred_t *out)
 {
     dsl_pred_t   a, b;
     const node_t *x, *y;
@@ -117,15 +187,15 @@ keys_of(const node_t *e, int32_t slot, dsl_pred_t *out)
     switch (e->opc) {
     case OP_AND:
     case OP_C_AND:
-        keys_of(e->opc == OP_AND ? e->a : e->a->a, slot, &a);
-        keys_of(e->opc == OP_AND ? e->b : e->args[0], slot, &b);
+        keys_of(arena, e->opc == OP_AND ? e->a : e->a->a, slot, &a);
+        keys_of(arena, e->opc == OP_AND ? e->b : e->args[0], slot, &b);
         *out = key_rank(a.key_kind) >= key_rank(b.key_kind) ? a : b;
         return;
 
     case OP_OR:
     case OP_C_OR:
-        keys_of(e->opc == OP_OR ? e->a : e->a->a, slot, &a);
-        keys_of(e->opc == OP_OR ? e->b : e->args[0], slot, &b);
+        keys_of(arena, e->opc == OP_OR ? e->a : e->a->a, slot, &a);
+        keys_of(arena, e->opc == OP_OR ? e->b : e->args[0], slot, &b);
         if (a.key_kind != KEY_NONE && a.key_kind == b.key_kind
             && a.nkeys + b.nkeys <= DSL_MAX_KEYS)
         {
@@ -150,6 +220,18 @@ keys_of(const node_t *e, int32_t slot, dsl_pred_t *out)
                 key1(out, KEY_NAME, y->s, y->slen);
                 return;
             }
+            if ((e->op == OPB_SEQ || e->op == OPB_EQ)
+                && x->opc == OP_F_SERVICE && is_param(x->a, slot)
+                && y->kind == N_STR)
+            {
+                key1(out, KEY_SERVICE, y->s, y->slen);
+                return;
+            }
+            if ((e->op == OPB_SEQ || e->op == OPB_EQ)
+                && attr_key(x, slot, &k, &kl) && attrval(arena, out, k, kl, y))
+            {
+                return;
+            }
             /* undefined compares false to any literal but null/undefined */
             if (e->op != OPB_SNE && e->op != OPB_NE
                 && attr_key(x, slot, &k, &kl) && nonnullish_literal(y))
@@ -168,8 +250,15 @@ keys_of(const node_t *e, int32_t slot, dsl_pred_t *out)
             return;
         }
         /* fall through */
-    case OP_ENDSWITH:
     case OP_INCLUDES:
+        if (e->opc == OP_INCLUDES && is_name(e->a->a, slot)
+            && e->args[0]->kind == N_STR && e->args[0]->slen > 0)
+        {
+            key1(out, KEY_SUBSTR, e->args[0]->s, e->args[0]->slen);
+            return;
+        }
+        /* fall through */
+    case OP_ENDSWITH:
     case OP_MATCHES:
         /* a method on a missing attribute is undefined: false */
         if (attr_key(e->a->a, slot, &k, &kl)) {
@@ -209,7 +298,7 @@ add_pred(compiler_t *c, node_t *lam)
     }
 
     p = &r->preds[r->npreds];
-    keys_of(lam->a, lam->slot, p);
+    keys_of(&r->arena, lam->a, lam->slot, p);
     p->lam = lam;
     p->canon = canon;
     p->hash = h;
@@ -406,6 +495,15 @@ trigger(bt_rule_t *r, const node_t *n)
         return t >= 0 ? t : trigger(r, n->args[0]);
     case OP_C_WITHIN:
         return trigger(r, n->a->a);
+    case OP_BIN:
+        /* count(P) > k (k >= 0) or >= k (k > 0): P must match */
+        if (n->a->opc == OP_T_COUNT && n->b->kind == N_NUM
+            && ((n->op == OPB_GT && n->b->num >= 0)
+                || (n->op == OPB_GE && n->b->num > 0)))
+        {
+            return (int32_t) r->lists[n->a->id].pred;
+        }
+        return -1;
     default:
         return -1;
     }

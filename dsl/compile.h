@@ -26,9 +26,22 @@
 enum {
     KEY_NONE = 0,
     KEY_NAME,           /* span.name === 'k' */
+    KEY_SERVICE,        /* span.service === 'k' */
     KEY_PREFIX,         /* span.name.startsWith('k') */
+    KEY_SUBSTR,         /* span.name.includes('k') */
+    KEY_ATTRVAL,        /* span.attributes[a] === v: dsl_attrval_key */
     KEY_ATTR            /* span attribute 'k' must be present */
 };
+
+/*
+ * The KEY_ATTRVAL key of attribute a with value v: a, '\0', a type tag and
+ * the value's bytes ('s' + bytes for strings and bytes, 'n' + the double
+ * for numbers, so INT 5 and DOUBLE 5.0 meet, 'b' + 0/1).  Writes at most
+ * cap bytes; returns the length, or 0 when v can't be a key (too long,
+ * NaN, another type).
+ */
+size_t dsl_attrval_key(char *out, size_t cap, const char *a, size_t alen,
+    int tag, const void *v, size_t vlen);
 
 typedef struct {
     node_t      *lam;           /* the lambda; its body reads env[slot] */

@@ -1465,6 +1465,9 @@ dsl_ctx_begin(bt_eval_ctx_t *ctx, const bt_trace_t *tr, uint32_t npreds)
         }
         ctx->order_epoch = 0;
         ctx->services_epoch = 0;
+        if (ctx->rstamps != NULL) {
+            memset(ctx->rstamps, 0, ctx->rules_cap * sizeof(uint32_t));
+        }
         ctx->epoch = 1;
     }
     dsl_arena_reset(&ctx->scratch);

@@ -255,6 +255,27 @@ bt_ruleset_build(bt_ruleset_t *set)
                     return -1;
                 }
                 break;
+            case KEY_SERVICE:
+                if (table_add(&set->services, p->keys[k], p->klens[k], g)
+                    != 0)
+                {
+                    return -1;
+                }
+                break;
+            case KEY_SUBSTR:
+                if (table_add(&set->substrs, p->keys[k], p->klens[k], g)
+                    != 0)
+                {
+                    return -1;
+                }
+                break;
+            case KEY_ATTRVAL:
+                if (table_add(&set->attrvals, p->keys[k], p->klens[k], g)
+                    != 0)
+                {
+                    return -1;
+                }
+                break;
             }
         }
         if (p->key_kind == KEY_NONE || p->nkeys == 0) {
@@ -364,6 +385,45 @@ add_cands(bt_eval_ctx_t *ctx, const dsl_bucket_t *b, uint32_t nc)
 }
 
 
+/* predicates keyed on this attribute having this value */
+static uint32_t
+attrval_cands(bt_eval_ctx_t *ctx, const bt_ruleset_t *set,
+    const bt_str_t *key, const bt_val_t *val, uint32_t nc)
+{
+    char     buf[512];
+    size_t   n;
+    double   d;
+    uint8_t  b;
+
+    switch (val->type) {
+    case BT_VAL_STRING:
+    case BT_VAL_BYTES:
+        n = dsl_attrval_key(buf, sizeof(buf), key->p, key->n, 's', val->p,
+                            val->n);
+        break;
+    case BT_VAL_INT:
+        d = (double) bt_val_int(val);
+        n = dsl_attrval_key(buf, sizeof(buf), key->p, key->n, 'n', &d, 8);
+        break;
+    case BT_VAL_DOUBLE:
+        d = bt_val_double(val);
+        n = dsl_attrval_key(buf, sizeof(buf), key->p, key->n, 'n', &d, 8);
+        break;
+    case BT_VAL_BOOL:
+        b = (uint8_t) bt_val_bool(val);
+        n = dsl_attrval_key(buf, sizeof(buf), key->p, key->n, 'b', &b, 1);
+        break;
+    default:
+        return nc;
+    }
+    if (n == 0) {
+        return nc;
+    }
+    return add_cands(ctx, table_find(&set->attrvals, buf, (uint32_t) n,
+                                     dsl_hash(buf, n)), nc);
+}
+
+
 int
 bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
     bt_eval_ctx_t *ctx, bt_fire_pt fn, void *arg)
@@ -428,12 +488,36 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
                                nc);
             }
         }
-        if (set->attrs.used) {
+        if (set->services.used) {
+            nc = add_cands(ctx, table_find(&set->services, s->service.p,
+                                           s->service.n,
+                                           dsl_hash(s->service.p,
+                                                    s->service.n)),
+                           nc);
+        }
+        if (set->substrs.used) {
+            /* one memmem per distinct substring, not per predicate */
+            for (k = 0; k <= set->substrs.mask; k++) {
+                const dsl_bucket_t  *sb = &set->substrs.slots[k];
+
+                if (sb->key != NULL
+                    && memmem(s->name.p, s->name.n, sb->key, sb->klen))
+                {
+                    nc = add_cands(ctx, sb, nc);
+                }
+            }
+        }
+        if (set->attrs.used || set->attrvals.used) {
             bt_iter_init(&it, s->attrs.p, s->attrs.n);
             while (bt_attr_next(&it, &key, &val)) {
-                nc = add_cands(ctx, table_find(&set->attrs, key.p, key.n,
-                                               dsl_hash(key.p, key.n)),
-                               nc);
+                if (set->attrs.used) {
+                    nc = add_cands(ctx, table_find(&set->attrs, key.p, key.n,
+                                                   dsl_hash(key.p, key.n)),
+                                   nc);
+                }
+                if (set->attrvals.used) {
+                    nc = attrval_cands(ctx, set, &key, &val, nc);
+                }
             }
         }
 
@@ -447,7 +531,11 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
         }
     }
 
-    /* trace level: rules whose trigger matched, and those without one */
+    /*
+     * trace level: rules whose trigger matched, and those without one, in
+     * rule order.  Few rules are triggered: list them and sort; many: a
+     * pass over the marks is cheaper than sorting.
+     */
     nr = 0;
     for (k = 0; k < set->nalways; k++) {
         ctx->rules[nr++] = set->always[k];
@@ -460,8 +548,18 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
             ctx->rules[nr++] = set->trig[j];
         }
     }
-    if (nr > 1) {
+    if (nr > 1 && nr * 8 < set->n) {
         qsort(ctx->rules, nr, sizeof(uint32_t), cmp_u32);
+    } else if (nr > 1) {
+        for (k = 0; k < nr; k++) {
+            ctx->rstamps[ctx->rules[k]] = ctx->epoch;
+        }
+        nr = 0;
+        for (r = 0; r < set->n; r++) {
+            if (ctx->rstamps[r] == ctx->epoch) {
+                ctx->rules[nr++] = r;
+            }
+        }
     }
 
     fired = 0;
@@ -510,6 +608,9 @@ bt_ruleset_free(bt_ruleset_t *set)
     table_free(&set->names);
     table_free(&set->prefixes);
     table_free(&set->attrs);
+    table_free(&set->services);
+    table_free(&set->substrs);
+    table_free(&set->attrvals);
     free(set->toff);
     free(set->trig);
     free(set->always);

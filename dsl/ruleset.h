@@ -5,10 +5,12 @@
  * every span costs thousands of evaluations per span.  Instead identical
  * predicates are merged across rules, and each predicate is filed under
  * what a span must have for it to be true: an exact name
- * (span.name === 'x'), a name prefix (span.name.startsWith('x')) or an
- * attribute key (span.attributes['k'] === v).  A span looks up its name,
- * its name's prefixes and its attribute keys and evaluates only those
- * predicates plus the unindexable ones.  Then only rules whose trigger
+ * (span.name === 'x'), a service (span.service === 'x'), an attribute
+ * with a value (span.attributes['k'] === 'v'), a name prefix
+ * (span.name.startsWith('x')), a name substring (span.name.includes('x'))
+ * or an attribute key (span.attributes['k'] > 3).  A span looks up its
+ * name, service, attributes, name prefixes and substrings and evaluates
+ * only those predicates plus the unindexable ones.  Then only rules whose trigger
  * predicate (one that must match for the rule to fire) matched somewhere
  * are evaluated at trace level, plus rules without a trigger.
  */
@@ -47,8 +49,11 @@ struct bt_ruleset_s {
     uint32_t          *wild;    /* predicates without keys */
     uint32_t           nwild;
     dsl_table_t        names;
+    dsl_table_t        services;
     dsl_table_t        prefixes;
+    dsl_table_t        substrs;
     dsl_table_t        attrs;
+    dsl_table_t        attrvals;
     uint32_t           plens[32];   /* distinct prefix lengths */
     uint32_t           nplens;
 
