@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -795,6 +796,38 @@ Test(cli, eval_malformed_trace_files_exit_2)
     cr_assert_eq(r.status, 2);
     cr_assert(strncmp(r.err, "betrace: missing.pb: cannot read", 32) == 0,
               "%s", r.err);
+    run_free(&r);
+    h_pass(env);
+}
+
+
+Test(cli, eval_rule_names_and_option_forms)
+{
+    run_t  r;
+    char   dir[PATH_MAX + 16];
+
+    write_fixtures();
+    snprintf(dir, sizeof(dir), "%s/rules", env->dir);
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    write_text("rules/pii.v2.btr", rule_pii);
+
+    /* the name drops the directory and only the last extension; --rule=
+     * and -- work like their long forms */
+    r = run(NULL, (const char *[]) { "eval", "--rule=rules/pii.v2.btr",
+                                     "--", "lines.jsonl", NULL });
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out,
+        "{\"rule\": \"pii.v2\", \"trace_id\": \"" T("03") "\", "
+        "\"witnesses\": [[\"" S("c1") "\"]]}\n");
+    run_free(&r);
+
+    /* a rule read from stdin is named "stdin" */
+    r = run(rule_pii, (const char *[]) { "eval", "-r", "-", "lines.jsonl",
+                                         NULL });
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out,
+        "{\"rule\": \"stdin\", \"trace_id\": \"" T("03") "\", "
+        "\"witnesses\": [[\"" S("c1") "\"]]}\n");
     run_free(&r);
     h_pass(env);
 }
