@@ -90,6 +90,9 @@ push(jctx_t *c, const char *fmt, ...)
 static void
 pop(jctx_t *c, size_t old)
 {
+    if (old > c->plen) {
+        old = c->plen;      /* the push was cut short by a full path */
+    }
     c->plen = old;
     c->path[old] = '\0';
 }
@@ -489,7 +492,7 @@ conv_av(jctx_t *c, json_t *o, av_t *av, int level)
     };
     json_t     *v = NULL, *x, *items;
     int         i, which = -1;
-    size_t      old, n, k;
+    size_t      old, mid, n, k;
     uint64_t    u;
     arr_t      *arr;
     kvl_t      *kvl;
@@ -557,6 +560,7 @@ conv_av(jctx_t *c, json_t *o, av_t *av, int level)
 
         items = field(v, "values", NULL);
         old = push(c, ".arrayValue");
+        mid = c->plen;
         if (get_array(c, items, "values", &n) != 0
             || alloc_ptrs(c, n, &arr->values) != 0)
         {
@@ -575,7 +579,7 @@ conv_av(jctx_t *c, json_t *o, av_t *av, int level)
             {
                 return -1;
             }
-            pop(c, old + strlen(".arrayValue"));
+            pop(c, mid);
         }
         pop(c, old);
         return 0;
