@@ -27,6 +27,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -34,7 +35,8 @@
 
 #define CHUNK_N         14
 #define INLINE_REFS     2
-#define SLAB_BYTES      (64 * 1024)
+#define SLAB_BYTES      (2u << 20)
+#define HUGE_BYTES      (2u << 20)
 #define REF_SEQ_MASK    ((1ULL << 56) - 1)
 #define NO_REF          UINT64_MAX
 
@@ -122,6 +124,34 @@ struct bt_asm_s {
 };
 
 
+/* --- memory -------------------------------------------------------------- */
+
+/*
+ * Blocks of 2 MiB and more are aligned and advised to use transparent huge
+ * pages: the trace table and the slabs are read at random, and with 4 KiB
+ * pages nearly every lookup in a large table also missed the TLB.  Returns
+ * NULL on failure; release with free().
+ */
+static void *
+big_alloc(size_t n, int zero)
+{
+    void  *p;
+
+    if (n < HUGE_BYTES) {
+        return zero ? calloc(1, n) : malloc(n);
+    }
+
+    if (posix_memalign(&p, HUGE_BYTES, n) != 0) {
+        return NULL;
+    }
+    (void) madvise(p, n, MADV_HUGEPAGE);    /* a hint; fine if refused */
+    if (zero) {
+        memset(p, 0, n);
+    }
+    return p;
+}
+
+
 /* --- pools ------------------------------------------------------------- */
 
 static void *
@@ -142,7 +172,7 @@ pool_get(pool_t *p)
             p->cap = n;
         }
 
-        slab = malloc(SLAB_BYTES);
+        slab = big_alloc(SLAB_BYTES, 0);
         if (slab == NULL) {
             return NULL;
         }
@@ -246,7 +276,7 @@ tab_grow(bt_asm_t *a)
     hent_t   *ntab;
 
     ncap = (a->tmask + 1) * 2;
-    ntab = calloc(ncap, sizeof(hent_t));
+    ntab = big_alloc(ncap * sizeof(hent_t), 1);
     if (ntab == NULL) {
         return -1;
     }
