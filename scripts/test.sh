@@ -14,7 +14,11 @@
 # else t/corpus/otlp/).  A replay with no corpus directory fails: a fuzz
 # target must ship its corpus.  The files are passed as arguments.
 #
-# Environment: BETRACE_TEST_TIMEOUT (default 300 s per test, a test's own
+# Environment: BETRACE_BUILD (default build) is the build directory, e.g.
+#   make B=build-asan SANITIZE=address,undefined test-bin
+#   BETRACE_BUILD=build-asan scripts/test.sh
+# (the nginx module always comes from build/: nginx builds it, unsanitized);
+# BETRACE_TEST_TIMEOUT (default 300 s per test, a test's own
 # .timeout wins), BETRACE_KEEP_TMP=1 keeps the temp dirs of passing
 # integration tests too (failing ones are always kept and printed).
 #
@@ -25,9 +29,10 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 export BETRACE_ROOT="$ROOT"
 TIMEOUT=${BETRACE_TEST_TIMEOUT:-300}
+BUILD=${BETRACE_BUILD:-build}
 
 unit=() integ=() replay=()
-for bin in build/t/test_* build/t/replay_fuzz_*; do
+for bin in "$BUILD"/t/test_* "$BUILD"/t/replay_fuzz_*; do
     [ -x "$bin" ] || continue
     name=$(basename "$bin")
     if [ $# -gt 0 ]; then
@@ -46,7 +51,7 @@ for bin in build/t/test_* build/t/replay_fuzz_*; do
 done
 
 if [ $(( ${#unit[@]} + ${#integ[@]} + ${#replay[@]} )) -eq 0 ]; then
-    echo "test.sh: no test binaries found (run make test-bin)" >&2
+    echo "test.sh: no test binaries in $BUILD/t (run make test-bin)" >&2
     exit 1
 fi
 

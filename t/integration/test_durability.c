@@ -177,12 +177,12 @@ Test(durability, no_acknowledged_span_is_lost_across_engine_kills,
      .init = start_all, .fini = stop_all, .timeout = 300)
 {
     load_and_check(KILL_ENGINE);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(durability, no_acknowledged_span_is_lost_across_nginx_reloads,
      .init = start_all, .fini = stop_all, .timeout = 300)
 {
     load_and_check(RELOAD_NGINX);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }

@@ -228,17 +228,17 @@ check_export(const char *kind, const char *compression)
 Test(e2e_sdk, protobuf_exporter)
 {
     check_export("proto", NULL);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(e2e_sdk, json_exporter)
 {
     check_export("json", NULL);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(e2e_sdk, protobuf_exporter_with_gzip)
 {
     check_export("proto", "gzip");
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }

@@ -179,7 +179,7 @@ Test(otlp, protobuf_200_decodes_and_reaches_the_engine)
     cr_assert_eq(rej, 0);
     h_resp_free(&r);
     check_two_spans(s, trace);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, json_200_decodes_and_reaches_the_engine)
@@ -195,7 +195,7 @@ Test(otlp, json_200_decodes_and_reaches_the_engine)
     cr_assert_eq(json_rejected(&r, msg, sizeof(msg)), 0);
     h_resp_free(&r);
     check_two_spans(s, trace);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, gzip_bodies_are_accepted)
@@ -228,7 +228,7 @@ Test(otlp, gzip_bodies_are_accepted)
     free(body);
     free(gz);
     check_two_spans(s, trace);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, partial_success_for_an_invalid_span_id)
@@ -258,7 +258,7 @@ Test(otlp, partial_success_for_an_invalid_span_id)
     cr_assert_not_null(h_span_find(t, good));
     cr_assert_null(h_span_find(t, bad));
     json_decref(tr);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, partial_success_for_too_many_attributes)
@@ -286,7 +286,7 @@ Test(otlp, partial_success_for_too_many_attributes)
     cr_assert_eq(json_rejected(&r, msg, sizeof(msg)), 1, "%.300s", r.body);
     cr_assert_neq(msg[0], '\0');
     h_resp_free(&r);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, partial_success_for_a_value_over_the_length_limit)
@@ -314,7 +314,7 @@ Test(otlp, partial_success_for_a_value_over_the_length_limit)
     cr_assert_eq(ho_response_pb(r.body, r.len, &rej, msg, sizeof(msg)), 0);
     cr_assert_eq(rej, 0, "rejected_spans %lld", (long long) rej);
     h_resp_free(&r);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 /* An OTLP/JSON AnyValue nested depth levels deep (1: a plain string). */
@@ -400,7 +400,7 @@ Test(otlp, anyvalue_nesting_is_bounded)
     post_nested(2, 2, trace, &r);
     cr_assert_eq(r.status, 200);
     h_resp_free(&r);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, malformed_protobuf_is_400_with_a_status)
@@ -419,7 +419,7 @@ Test(otlp, malformed_protobuf_is_400_with_a_status)
                  "google.rpc.Status decodes");
     cr_assert_neq(msg[0], '\0', "the Status says what is wrong");
     h_resp_free(&r);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, malformed_json_is_400_with_a_status)
@@ -452,7 +452,7 @@ Test(otlp, malformed_json_is_400_with_a_status)
         json_decref(j);
         h_resp_free(&r);
     }
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, other_methods_are_405_with_allow)
@@ -471,7 +471,7 @@ Test(otlp, other_methods_are_405_with_allow)
         cr_assert_not_null(strstr(allow, "POST"), "Allow: %s", allow);
         h_resp_free(&r);
     }
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, bodies_over_the_limit_are_413)
@@ -494,7 +494,7 @@ Test(otlp, bodies_over_the_limit_are_413)
     cr_assert_eq(r.status, 413, "status %ld", r.status);
     h_resp_free(&r);
     free(body);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, a_gzip_bomb_is_413)
@@ -520,7 +520,7 @@ Test(otlp, a_gzip_bomb_is_413)
     st = h_stats(env, NULL);
     cr_assert_not_null(st);
     json_decref(st);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, too_many_spans_is_413)
@@ -546,7 +546,7 @@ Test(otlp, too_many_spans_is_413)
     cr_assert_eq(r.status, 200, "status %ld", r.status);
     h_resp_free(&r);
     free(body);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, unknown_content_type_or_encoding_is_415)
@@ -579,7 +579,7 @@ Test(otlp, unknown_content_type_or_encoding_is_415)
     cr_assert_eq(r.status, 200, "with a parameter: status %ld", r.status);
     h_resp_free(&r);
     free(body);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, the_spec_example_trace_decodes)
@@ -620,7 +620,7 @@ Test(otlp, the_spec_example_trace_decodes)
                      json_object_get(s, "attributes"), "my.span.attr")),
                      "some value");
     json_decref(tr);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(otlp, a_trace_split_over_requests_is_one_trace)
@@ -664,7 +664,7 @@ Test(otlp, a_trace_split_over_requests_is_one_trace)
     /* the one and only line of that trace */
     cr_assert_eq(json_array_size(tr), 1, "%zu lines", json_array_size(tr));
     json_decref(tr);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 static long long
@@ -735,7 +735,7 @@ Test(otlp, stats_fields_and_counters_move)
     }
     json_decref(b);
     json_decref(a);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 
@@ -802,7 +802,7 @@ Test(ring_full, no_engine_is_503_with_retry_after,
     cr_assert(h_resp_header(&r, "Retry-After", ra, sizeof(ra)));
     cr_assert_str_eq(ra, "7");
     h_resp_free(&r);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
 
 Test(ring_full, a_live_but_busy_engine_is_429_and_nothing_is_lost,
@@ -850,5 +850,5 @@ Test(ring_full, a_live_but_busy_engine_is_429_and_nothing_is_lost,
     tr = h_traces_wait(env, 0, accepted + 1, WAIT_MS);
     cr_assert_geq(h_traces_span_count(tr), (size_t) accepted + 1);
     json_decref(tr);
-    h_pass(env);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }

@@ -310,12 +310,37 @@ h_env_start(const h_opts_t *opts, int parts)
     return env;
 }
 
-void
+int
 h_pass(h_env_t *env)
 {
-    if (env) {
-        env->passed = 1;
+    h_proc_t  *parts[3];
+    int        i, st, rc = 0;
+
+    if (env == NULL) {
+        return -1;
     }
+    /* producer first, then the consumer, then its store */
+    parts[0] = &env->nginx;
+    parts[1] = &env->engine;
+    parts[2] = &env->redis;
+    for (i = 0; i < 3; i++) {
+        if (parts[i]->pid <= 0) {
+            continue;
+        }
+        st = h_proc_stop(parts[i]);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "harness: %s did not stop cleanly: %s %d\n",
+                    parts[i]->name, WIFSIGNALED(st) ? "signal" : "status",
+                    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
+        h_dump_logs(env);
+        return -1;
+    }
+    env->passed = 1;
+    return 0;
 }
 
 static int
@@ -584,7 +609,9 @@ h_engine_start(h_env_t *env)
     int          n = 0;
     int64_t      deadline;
 
-    h_path(engine, sizeof(engine), "%s/build/betrace-engine", env->root);
+    /* BETRACE_BUILD: another build dir, e.g. a sanitizer build */
+    h_path(engine, sizeof(engine), "%s/%s/betrace-engine", env->root,
+           getenv("BETRACE_BUILD") ? getenv("BETRACE_BUILD") : "build");
     h_path(out, sizeof(out), "%s/traces-%d.jsonl", env->dir,
            env->engine_starts);
     h_path(env->engine.log, sizeof(env->engine.log), "%s/engine-%d.log",

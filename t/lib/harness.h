@@ -19,7 +19,7 @@
  *                body, len, &r);
  *         cr_assert_eq(r.status, 200);
  *         h_resp_free(&r);
- *         h_pass(env);                        // keeps no temp dir behind
+ *         cr_assert_eq(h_pass(env), 0);       // clean stop, no temp dir
  *     }
  *
  * Criterion does not run .fini when .init fails, so h_env_start stops what
@@ -117,8 +117,14 @@ enum {
  */
 h_env_t *h_env_start(const h_opts_t *opts, int parts);
 
-/* Marks the running test as passed: h_env_free then removes the temp dir. */
-void h_pass(h_env_t *env);
+/*
+ * Ends a test that reached its last line: stops every part (nginx, engine,
+ * Redis) and checks that each exited with status 0, which catches crashes
+ * and sanitizer reports at shutdown.  Returns 0 and marks the test passed
+ * (h_env_free then removes the temp dir), or -1 after printing the logs;
+ * assert on it:  cr_assert_eq(h_pass(env), 0);
+ */
+int h_pass(h_env_t *env);
 
 /*
  * Stops every part still running (SIGTERM, then SIGKILL after
@@ -134,7 +140,7 @@ int h_free_port(void);
 int h_redis_start(h_env_t *env);
 
 /*
- * build/betrace-engine with --ring, --traces-out (a new file per start),
+ * build/betrace-engine ($BETRACE_BUILD/betrace-engine if set) with --ring, --traces-out (a new file per start),
  * --idle-ms and, when Redis runs, --redis.  Ready once the engine has
  * written its pid into the segment's engine stats.
  */
