@@ -96,12 +96,14 @@ static int
 key_rank(int kind)
 {
     switch (kind) {
-    case KEY_NAME:      return 6;
-    case KEY_ATTRVAL:   return 5;
-    case KEY_SERVICE:   return 4;
-    case KEY_PREFIX:    return 3;
-    case KEY_SUBSTR:    return 2;
-    case KEY_ATTR:      return 1;
+    case KEY_NAME:      return 7;
+    case KEY_ATTRVAL:   return 6;
+    case KEY_SERVICE:   return 5;
+    case KEY_PREFIX:    return 4;
+    case KEY_SUBSTR:    return 3;
+    case KEY_ATTR:      return 2;
+    case KEY_KIND:      return 1;
+    case KEY_STATUS:    return 1;
     default:            return 0;
     }
 }
@@ -230,6 +232,14 @@ keys_of(dsl_arena_t *arena, const node_t *e, int32_t slot, dsl_pred_t *out)
             if ((e->op == OPB_SEQ || e->op == OPB_EQ)
                 && attr_key(x, slot, &k, &kl) && attrval(arena, out, k, kl, y))
             {
+                return;
+            }
+            if ((e->op == OPB_SEQ || e->op == OPB_EQ)
+                && (x->opc == OP_F_STATUS || x->opc == OP_F_KIND)
+                && is_param(x->a, slot) && y->kind == N_STR)
+            {
+                key1(out, x->opc == OP_F_STATUS ? KEY_STATUS : KEY_KIND,
+                     y->s, y->slen);
                 return;
             }
             /* undefined compares false to any literal but null/undefined */

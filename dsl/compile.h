@@ -30,7 +30,10 @@ enum {
     KEY_PREFIX,         /* span.name.startsWith('k') */
     KEY_SUBSTR,         /* span.name.includes('k') */
     KEY_ATTRVAL,        /* span.attributes[a] === v: dsl_attrval_key */
-    KEY_ATTR            /* span attribute 'k' must be present */
+    KEY_ATTR,           /* span attribute 'k' must be present */
+    KEY_KIND,           /* span.kind === 'K' */
+    KEY_STATUS          /* span.status === 'S' (a value that is no status
+                           never meets a span: the predicate never runs) */
 };
 
 /*

@@ -9,6 +9,14 @@
 #include "eval.h"
 #include "ruleset.h"
 
+/* the strings span.kind and span.status evaluate to (see eval.c) */
+static const char  *kind_names[] = {
+    "UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"
+};
+static const uint32_t  kind_lens[] = { 11, 8, 6, 6, 8, 8 };
+static const char  *status_names[] = { "UNSET", "OK", "ERROR" };
+static const uint32_t  status_lens[] = { 5, 2, 5 };
+
 
 bt_ruleset_t *
 bt_ruleset_new(void)
@@ -276,6 +284,15 @@ bt_ruleset_build(bt_ruleset_t *set)
                     return -1;
                 }
                 break;
+            case KEY_KIND:
+            case KEY_STATUS:
+                if (table_add(p->key_kind == KEY_KIND ? &set->kinds
+                              : &set->statuses, p->keys[k], p->klens[k], g)
+                    != 0)
+                {
+                    return -1;
+                }
+                break;
             }
         }
         if (p->key_kind == KEY_NONE || p->nkeys == 0) {
@@ -313,6 +330,13 @@ bt_ruleset_build(bt_ruleset_t *set)
         }
     }
     free(cnt);
+
+    for (i = 0; i < 6; i++) {
+        set->kind_hash[i] = dsl_hash(kind_names[i], kind_lens[i]);
+    }
+    for (i = 0; i < 3; i++) {
+        set->status_hash[i] = dsl_hash(status_names[i], status_lens[i]);
+    }
 
     set->built = 1;
     return 0;
@@ -488,6 +512,18 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
                                nc);
             }
         }
+        if (set->kinds.used && s->kind < 6) {
+            nc = add_cands(ctx, table_find(&set->kinds, kind_names[s->kind],
+                                           kind_lens[s->kind],
+                                           set->kind_hash[s->kind]), nc);
+        }
+        if (set->statuses.used && s->status < 3) {
+            nc = add_cands(ctx, table_find(&set->statuses,
+                                           status_names[s->status],
+                                           status_lens[s->status],
+                                           set->status_hash[s->status]),
+                           nc);
+        }
         if (set->services.used) {
             nc = add_cands(ctx, table_find(&set->services, s->service.p,
                                            s->service.n,
@@ -611,6 +647,8 @@ bt_ruleset_free(bt_ruleset_t *set)
     table_free(&set->services);
     table_free(&set->substrs);
     table_free(&set->attrvals);
+    table_free(&set->kinds);
+    table_free(&set->statuses);
     free(set->toff);
     free(set->trig);
     free(set->always);
