@@ -66,7 +66,7 @@ buf_append(char **buf, size_t *len, const char *p, size_t n)
 }
 
 /*
- * Runs build/betrace with argv (NULL-terminated, without the program
+ * Runs build/betrace ($BETRACE_BUILD/betrace if set) with argv (NULL-terminated, without the program
  * name), feeding in (may be NULL) on stdin, collecting stdout and stderr.
  */
 static run_t
@@ -80,7 +80,9 @@ run(const char *in, const char *const *args)
     ssize_t        n;
     pid_t          pid;
 
-    snprintf(prog, sizeof(prog), "%s/build/betrace", env->root);
+    /* BETRACE_BUILD: another build dir, e.g. a sanitizer build */
+    snprintf(prog, sizeof(prog), "%s/%.32s/betrace", env->root,
+             getenv("BETRACE_BUILD") ? getenv("BETRACE_BUILD") : "build");
     argv[0] = prog;
     for (i = 0; args[i]; i++) {
         argv[i + 1] = (char *) args[i];
