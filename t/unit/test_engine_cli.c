@@ -6,7 +6,8 @@
  * them.
  *
  * Runs build/betrace-engine (under $BETRACE_ROOT, else the current
- * directory) in a temporary directory; the test is the producer.
+ * directory; $BETRACE_BUILD names another build directory) in a temporary
+ * directory; the test is the producer.
  */
 
 #include <criterion/criterion.h>
@@ -32,8 +33,16 @@ static void
 setup(void)
 {
     const char  *root = getenv("BETRACE_ROOT");
+    const char  *build = getenv("BETRACE_BUILD");
 
-    snprintf(bin, sizeof(bin), "%s/build/betrace-engine", root ? root : ".");
+    /* BETRACE_BUILD: another build dir (a sanitizer build), like the
+       harness; relative to the root unless absolute */
+    if (build && build[0] == '/') {
+        snprintf(bin, sizeof(bin), "%s/betrace-engine", build);
+    } else {
+        snprintf(bin, sizeof(bin), "%s/%s/betrace-engine", root ? root : ".",
+                 build ? build : "build");
+    }
     cr_assert_eq(access(bin, X_OK), 0, "%s is missing", bin);
 
     strcpy(dir, "/tmp/bt-engcli-XXXXXX");
