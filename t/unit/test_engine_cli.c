@@ -143,7 +143,7 @@ wait_registered(pid_t pid)
     char       err[256];
     int        i;
 
-    for (i = 0; i < 500; i++) {
+    for (i = 0; i < 1000; i++) {
         shm = bt_shm_open(ring, NULL, err, sizeof(err));
         if (shm) {
             if (__atomic_load_n(&bt_shm_engine_stats(shm)->pid,
@@ -304,7 +304,7 @@ wait_consumed(uint64_t n)
 {
     int  i;
 
-    for (i = 0; i < 500 && consumed() < n; i++) {
+    for (i = 0; i < 1000 && consumed() < n; i++) {
         sleep_ms(10);
     }
     cr_assert_geq(consumed(), n);
@@ -324,7 +324,7 @@ restart_and_expect_trace(int nspans)
                                "--traces-out", out));
     wait_registered(pid);
 
-    for (i = 0; i < 300 && strchr(slurp(out), '\n') == NULL; i++) {
+    for (i = 0; i < 1000 && strchr(slurp(out), '\n') == NULL; i++) {
         sleep_ms(10);
     }
     kill(pid, SIGTERM);
