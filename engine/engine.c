@@ -451,7 +451,8 @@ engine_open(const engine_conf_t *conf, char *err, size_t errlen)
     beat = __atomic_load_n(&e->es->heartbeat_ms, __ATOMIC_RELAXED);
     now = wall_ms();
     if (pid != 0 && pid != (uint64_t) getpid()
-        && kill((pid_t) pid, 0) == 0 && now - beat < ENGINE_ALIVE_MS)
+        && (kill((pid_t) pid, 0) == 0 || errno == EPERM)
+        && now - beat < ENGINE_ALIVE_MS)
     {
         snprintf(err, errlen, "%s: another engine (pid %llu) is running on "
                  "this segment", conf->ring, (unsigned long long) pid);
