@@ -504,13 +504,31 @@ engine_open(const engine_conf_t *conf, char *err, size_t errlen)
         }
     }
 
-    stat_store(&e->es->started_ms, now);
     stat_store(&e->es->heartbeat_ms, now);
     e->last_beat_ms = now;
+
+    /*
+     * Register by CAS from the pid seen in the check above, so of two
+     * engines starting at once only one gets the segment.  The release
+     * pairs with the acquire load of pid by readers (nginx, the tests): a
+     * reader that sees our pid sees a fresh heartbeat with it.
+     */
+    if (!__atomic_compare_exchange_n(&e->es->pid, &pid, (uint64_t) getpid(),
+                                     0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+    {
+        snprintf(err, errlen, "%s: another engine (pid %llu) started on "
+                 "this segment at the same time", conf->ring,
+                 (unsigned long long) pid);
+        /* not ours: leave its stats alone */
+        bt_asm_destroy(e->asm_);
+        e->asm_ = NULL;
+        e->es = NULL;
+        engine_close(e, NULL, NULL);
+        return NULL;
+    }
+
+    stat_store(&e->es->started_ms, now);
     publish(e);
-    /* pairs with the acquire load of pid by readers (nginx, the tests):
-       a reader that sees our pid sees a fresh heartbeat with it */
-    __atomic_store_n(&e->es->pid, (uint64_t) getpid(), __ATOMIC_RELEASE);
 
     fmt_bytes(size, sizeof(size), e->geo.slot_bytes);
     fmt_bytes(back, sizeof(back), backlog);
