@@ -3,6 +3,7 @@
  * numbers and index keys (see compile.h), and bt_rule_compile itself.
  */
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,6 +283,70 @@ keys_of(dsl_arena_t *arena, const node_t *e, int32_t slot, dsl_pred_t *out)
 }
 
 
+static int
+enum_bit(const node_t *lit, int status)
+{
+    static const char  *statuses[] = { "UNSET", "OK", "ERROR", NULL };
+    static const char  *kinds[] = {
+        "UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER",
+        NULL
+    };
+    const char *const  *v;
+    int                 i;
+
+    v = status ? statuses : kinds;
+    for (i = 0; v[i]; i++) {
+        if (lit->slen == strlen(v[i]) && memcmp(lit->s, v[i], lit->slen) == 0)
+        {
+            return i;
+        }
+    }
+    return -1;
+}
+
+
+/* fills p's prefilter from the conjuncts of e (see dsl_pred_t) */
+static void
+prefilter(dsl_pred_t *p, const node_t *e, int32_t slot)
+{
+    const node_t  *x, *y;
+    uint8_t       *mask;
+    int            bit;
+
+    if (e->opc == OP_AND) {
+        prefilter(p, e->a, slot);
+        prefilter(p, e->b, slot);
+        return;
+    }
+    if (e->opc != OP_BIN) {
+        return;
+    }
+    x = e->a;
+    y = e->b;
+
+    if ((x->opc == OP_F_STATUS || x->opc == OP_F_KIND) && is_param(x->a, slot)
+        && y->kind == N_STR)
+    {
+        mask = x->opc == OP_F_STATUS ? &p->smask : &p->kmask;
+        bit = enum_bit(y, x->opc == OP_F_STATUS);
+        if (e->op == OPB_SEQ || e->op == OPB_EQ) {
+            *mask &= bit < 0 ? 0 : (uint8_t) (1u << bit);
+        } else if ((e->op == OPB_SNE || e->op == OPB_NE) && bit >= 0) {
+            *mask &= (uint8_t) ~(1u << bit);
+        }
+        return;
+    }
+
+    if (x->opc == OP_F_DURATION && is_param(x->a, slot) && y->kind == N_NUM) {
+        if (e->op == OPB_GT && y->num > p->dur_gt) {
+            p->dur_gt = y->num;
+        } else if (e->op == OPB_GE && y->num > p->dur_ge) {
+            p->dur_ge = y->num;
+        }
+    }
+}
+
+
 static int32_t
 add_pred(compiler_t *c, node_t *lam)
 {
@@ -309,6 +374,11 @@ add_pred(compiler_t *c, node_t *lam)
 
     p = &r->preds[r->npreds];
     keys_of(&r->arena, lam->a, lam->slot, p);
+    p->smask = 0xff;
+    p->kmask = 0xff;
+    p->dur_gt = -HUGE_VAL;
+    p->dur_ge = -HUGE_VAL;
+    prefilter(p, lam->a, lam->slot);
     p->lam = lam;
     p->canon = canon;
     p->hash = h;

@@ -55,6 +55,15 @@ typedef struct {
     uint8_t      nkeys;
     const char  *keys[DSL_MAX_KEYS];
     uint32_t     klens[DSL_MAX_KEYS];
+    /*
+     * Prefilter: conditions implied by the predicate's top-level &&, so a
+     * span that fails them is rejected without running the predicate:
+     * allowed statuses and kinds (bit min(value, 7)) and duration bounds.
+     */
+    uint8_t      smask;
+    uint8_t      kmask;
+    double       dur_gt;        /* duration > dur_gt (ms) */
+    double       dur_ge;        /* duration >= dur_ge */
 } dsl_pred_t;
 
 typedef struct {

@@ -1476,11 +1476,27 @@ dsl_ctx_begin(bt_eval_ctx_t *ctx, const bt_trace_t *tr, uint32_t npreds)
 
 
 int
-dsl_pred_eval(bt_eval_ctx_t *ctx, const node_t *lam, uint32_t i)
+dsl_pred_eval(bt_eval_ctx_t *ctx, const dsl_pred_t *p, uint32_t i)
 {
-    dsl_mark_t  m;
-    val_t       v;
+    const bt_span_t  *s;
+    const node_t     *lam;
+    dsl_mark_t        m;
+    val_t             v;
+    double            d;
 
+    /* implied conditions first: most spans fail them cheaply */
+    s = &ctx->tr->spans[i].s;
+    if (!(p->smask >> (s->status < 7 ? s->status : 7) & 1)
+        || !(p->kmask >> (s->kind < 7 ? s->kind : 7) & 1))
+    {
+        return 0;
+    }
+    d = (double) ((int64_t) (s->end_ns - s->start_ns)) / 1e6;
+    if (!(d > p->dur_gt) || !(d >= p->dur_ge)) {
+        return 0;
+    }
+
+    lam = p->lam;
     m = dsl_arena_mark(&ctx->scratch);
     ctx->env[lam->slot] = v_span(i);
     v = ev(ctx, lam->a);
@@ -1613,7 +1629,7 @@ bt_rule_eval(const bt_rule_t *rule, const bt_trace_t *trace,
     }
     for (i = 0; i < trace->n; i++) {
         for (p = 0; p < rule->npreds; p++) {
-            if (dsl_pred_eval(ctx, rule->preds[p].lam, i)
+            if (dsl_pred_eval(ctx, &rule->preds[p], i)
                 && dsl_match_add(ctx, p, i) != 0)
             {
                 return -1;

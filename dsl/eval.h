@@ -110,8 +110,8 @@ struct bt_eval_ctx_s {
 /* Starts a new trace: forgets all matches.  Returns 0 or -1 (memory). */
 int dsl_ctx_begin(bt_eval_ctx_t *ctx, const bt_trace_t *tr, uint32_t npreds);
 
-/* Runs predicate lam on span i; returns 1 if true. */
-int dsl_pred_eval(bt_eval_ctx_t *ctx, const node_t *lam, uint32_t i);
+/* Runs predicate p on span i; returns 1 if true. */
+int dsl_pred_eval(bt_eval_ctx_t *ctx, const dsl_pred_t *p, uint32_t i);
 
 /* Records span i as a match of global predicate g; 0 or -1 (memory). */
 int dsl_match_add(bt_eval_ctx_t *ctx, uint32_t g, uint32_t i);

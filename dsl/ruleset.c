@@ -559,7 +559,7 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
 
         for (k = 0; k < nc; k++) {
             g = ctx->cand[k];
-            if (dsl_pred_eval(ctx, set->preds[g]->lam, i)
+            if (dsl_pred_eval(ctx, set->preds[g], i)
                 && dsl_match_add(ctx, g, i) != 0)
             {
                 return -1;

@@ -323,6 +323,19 @@ Test(dsl_eval, span_fields)
         { H("s.children.length > 0 && s.children.every(c => c.service === 'db')"),
           rich, 1, "[b2]" },
         { H("s.children[1].name === 'cache.get'"), rich, 1, "[a1]" },
+        /* conditions the index and prefilters read: same meaning */
+        { H("s.status !== 'OK' && s.kind === 'CLIENT'"), rich, 1, "[d4]" },
+        { H("s.duration >= 300 && s.status === 'ERROR'"), rich, 1, "[d4]" },
+        { H("s.duration > 300 && s.status === 'ERROR'"), rich, 0, NULL },
+        { H("s.status === 'TIMEOUT' || s.isRoot"), rich, 1, "[a1]" },
+        { H("s.kind !== 'SERVER' && s.kind !== 'CLIENT'"), rich, 1, "[c3]" },
+        { H("s.service === 'db' && s.name.includes('conn')"), rich, 1,
+          "[d4]" },
+        { H("s.attributes['http.status_code'] === 500.0"), rich, 1, "[a1]" },
+        { H("s.attributes['http.status_code'] == 500 && s.kind === 'SERVER'"),
+          rich, 1, "[a1]" },
+        { H("s.attributes.ratio === 0.5 || s.attributes['db.rows'] === 3"),
+          rich, 1, "[a1,b2]" },
     };
 
     run_table(cases, sizeof(cases) / sizeof(cases[0]));
