@@ -270,8 +270,49 @@ get_varint(const uint8_t **pp, const uint8_t *end, size_t maxlen,
  * Reads the field at *pp (p < end).  Returns 0 with f filled, or -1 after
  * writing the message.
  */
-static int
+static int scan_field_slow(scanner_t *s, const uint8_t *p,
+    const uint8_t *end, field_t *f);
+
+/*
+ * The common case inline: a one-byte tag of a length-delimited field with
+ * a one-byte length, or a one-byte tag and a one-byte varint.  Everything
+ * else goes to scan_field_slow, which handles every case.
+ */
+static inline int
 scan_field(scanner_t *s, const uint8_t *p, const uint8_t *end, field_t *f)
+{
+    uint32_t  tag;
+
+    if (end - p >= 2 && p[0] < 0x80 && p[1] < 0x80 && (p[0] & 0xf8) != 0) {
+        tag = p[0];
+        f->num = tag >> 3;
+        f->wt = tag & 7;
+        f->raw = p + 1;
+
+        if (f->wt == WT_LEN) {
+            f->n = p[1];
+            f->v = 0;
+            f->p = p + 2;
+            if (f->n <= (size_t) (end - f->p)) {
+                f->next = f->p + f->n;
+                return 0;
+            }
+        } else if (f->wt == WT_VARINT) {
+            f->n = 0;
+            f->v = p[1];
+            f->p = p + 1;
+            f->next = p + 2;
+            return 0;
+        }
+    }
+
+    return scan_field_slow(s, p, end, f);
+}
+
+
+static int
+scan_field_slow(scanner_t *s, const uint8_t *p, const uint8_t *end,
+    field_t *f)
 {
     const uint8_t  *at = p;
     uint64_t        v;
@@ -364,6 +405,104 @@ note_bad(info_t *i, const char *why)
     }
 }
 
+
+
+/*
+ * The shape nearly every attribute has on the wire: a key and a value
+ * holding one scalar, all with one-byte tags and lengths, the value ending
+ * exactly where the KeyValue ends.  Recognising it in one go (both passes)
+ * skips the general field loops.  The shape check is itself complete
+ * validation of those bytes.  Returns 1 and fills key and val, or 0 when
+ * the general path must run.
+ */
+static inline int
+kv_fast(const uint8_t *p, uint32_t n, eff_t *key, eff_t *val)
+{
+    const uint8_t  *v;
+    uint32_t        klen, vlen, i;
+    uint64_t        x;
+
+    if (n < 4 || p[0] != 0x0a || p[1] >= 0x80) {
+        return 0;
+    }
+    klen = p[1];
+    if (4 + klen > n || p[2 + klen] != 0x12 || p[3 + klen] >= 0x80) {
+        return 0;
+    }
+    vlen = p[3 + klen];
+    if (4 + klen + vlen != n || vlen < 2) {
+        return 0;
+    }
+
+    v = p + 4 + klen;
+    key->p = p + 2;
+    key->n = klen;
+
+    switch (v[0]) {
+    case 0x0a:      /* string_value */
+    case 0x3a:      /* bytes_value */
+        if (v[1] >= 0x80 || 2 + (uint32_t) v[1] != vlen) {
+            return 0;
+        }
+        val->type = v[0] == 0x0a ? BT_VAL_STRING : BT_VAL_BYTES;
+        val->p = v + 2;
+        val->n = v[1];
+        return 1;
+
+    case 0x18:      /* int_value */
+        if (vlen > 11) {
+            return 0;
+        }
+        x = 0;
+        for (i = 1; i < vlen; i++) {
+            x |= (uint64_t) (v[i] & 0x7f) << (7 * (i - 1));
+            if ((v[i] & 0x80) == 0) {
+                break;
+            }
+        }
+        if (i != vlen - 1) {
+            return 0;
+        }
+        val->type = BT_VAL_INT;
+        val->num = x;
+        return 1;
+
+    case 0x21:      /* double_value */
+        if (vlen != 9) {
+            return 0;
+        }
+        val->type = BT_VAL_DOUBLE;
+        val->num = bt_rd64(v + 1);
+        return 1;
+
+    case 0x10:      /* bool_value as a one-byte varint */
+        if (vlen != 2 || v[1] >= 0x80) {
+            return 0;
+        }
+        val->type = BT_VAL_BOOL;
+        val->num = v[1] != 0;
+        return 1;
+
+    default:
+        return 0;
+    }
+}
+
+
+/* payload bytes of a scalar value record */
+static inline uint64_t
+fast_value_size(const eff_t *val)
+{
+    switch (val->type) {
+    case BT_VAL_STRING:
+    case BT_VAL_BYTES:
+        return 5 + (uint64_t) val->n;
+    case BT_VAL_BOOL:
+        return 6;
+    default:
+        return 13;
+    }
+}
 
 static int scan_value(scanner_t *s, const uint8_t *p, uint32_t n,
     uint32_t level, info_t *out, eff_t *eff, int *has);
@@ -585,6 +724,21 @@ scan_kv(scanner_t *s, const uint8_t *p, uint32_t n, uint32_t level,
     info_t          vi, cur;
     eff_t           e;
     int             has;
+
+    if (kv_fast(p, n, key, val)) {
+        out->size = 4 + (uint64_t) key->n + fast_value_size(val);
+        out->depth = level;
+        out->bad = NULL;
+        if (val->n > s->lim->max_value_len
+            && (val->type == BT_VAL_STRING || val->type == BT_VAL_BYTES))
+        {
+            out->bad = "a value is longer than the limit";
+        }
+        if (key->n > s->lim->max_value_len) {
+            note_bad(out, "an attribute key is longer than the limit");
+        }
+        return 0;
+    }
 
     key->p = NULL;
     key->n = 0;
@@ -1582,6 +1736,10 @@ kv_parts(const uint8_t *p, uint32_t n, eff_t *key, eff_t *val)
     field_t         f;
     eff_t           e;
 
+    if (kv_fast(p, n, key, val)) {
+        return;
+    }
+
     key->p = NULL;
     key->n = 0;
     val->type = BT_VAL_EMPTY;
@@ -1805,10 +1963,29 @@ wr_span(writer_t *wr, const uint8_t *p, uint32_t n, wr_ctx_t *ctx)
     uint64_t        kind = 0, start = 0, stop = 0;
     uint8_t         kind8, status8;
     uint16_t        flags = 0;
+    const uint8_t  *at, *range[3][2] = {
+        { NULL, NULL }, { NULL, NULL }, { NULL, NULL }
+    };
+    int             r;
 
+    /*
+     * Walk 1: the scalars, and where attributes, events and links start
+     * and end, so the walks that write them cover only that stretch (most
+     * spans have no events or links: those walks then cost nothing).
+     */
     for (q = p; q < end; ) {
+        at = q;
         q = next_field(q, &f);
         switch (f.num) {
+        case F_SPAN_ATTRIBUTES:
+        case F_SPAN_EVENTS:
+        case F_SPAN_LINKS:
+            r = f.num == F_SPAN_ATTRIBUTES ? 0 : f.num == F_SPAN_EVENTS ? 1 : 2;
+            if (range[r][0] == NULL) {
+                range[r][0] = at;
+            }
+            range[r][1] = q;
+            break;
         case F_SPAN_TRACE_ID:
             tid = f.p;
             tid_n = f.n;
@@ -1905,9 +2082,9 @@ wr_span(writer_t *wr, const uint8_t *p, uint32_t n, wr_ctx_t *ctx)
         goto rollback;
     }
 
-    if (wr_attrs(wr, p, end, 0, F_SPAN_ATTRIBUTES) != 0
-        || wr_items(wr, p, end, F_SPAN_EVENTS) != 0
-        || wr_items(wr, p, end, F_SPAN_LINKS) != 0)
+    if (wr_attrs(wr, range[0][0], range[0][1], 0, F_SPAN_ATTRIBUTES) != 0
+        || wr_items(wr, range[1][0], range[1][1], F_SPAN_EVENTS) != 0
+        || wr_items(wr, range[2][0], range[2][1], F_SPAN_LINKS) != 0)
     {
         goto rollback;
     }
