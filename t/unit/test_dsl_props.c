@@ -441,3 +441,112 @@ Test(dsl_props, a_100k_span_trace_evaluates_within_200ms, .timeout = 60)
     bt_trace_free(&t);
     sb_free(&b);
 }
+
+
+/*
+ * Counting allocator: the test binary's malloc family wins over libc's
+ * (symbol interposition), so every allocation in the process is seen.
+ */
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+
+static volatile int  counting;
+static volatile long allocations;
+
+void *malloc(size_t n);
+void *calloc(size_t n, size_t m);
+void *realloc(void *p, size_t n);
+
+void *
+malloc(size_t n)
+{
+    if (counting) {
+        allocations++;
+    }
+    return __libc_malloc(n);
+}
+
+
+void *
+calloc(size_t n, size_t m)
+{
+    if (counting) {
+        allocations++;
+    }
+    return __libc_calloc(n, m);
+}
+
+
+void *
+realloc(void *p, size_t n)
+{
+    if (counting) {
+        allocations++;
+    }
+    return __libc_realloc(p, n);
+}
+
+
+#if !defined(__SANITIZE_ADDRESS__)
+Test(dsl_props, evaluation_allocates_nothing_in_steady_state)
+{
+    static const char  *rules[] = {
+        "trace.has(s => s.name === 'auth.login' && s.status === 'ERROR')"
+        ".and(trace.has(s => s.name === 'auth.login' && s.status === 'OK'))"
+        ".within('5 seconds')",
+        "trace.has(s => s.attributes.pii === true)"
+        ".and(trace.missing(s => s.name === 'audit.log'))",
+        "trace.where(s => s.name.startsWith('payment'))"
+        ".has(s => s.name.includes('db.query') && s.duration > 10)",
+        "trace.sequence('auth.login', s => s.name.matches(/^pay/i), 'render')",
+        "trace.has(s => (s.name + '/' + s.service).toUpperCase().includes('DB') "
+        "&& s.spanId.length === 16) && trace.services.length > 0",
+        "trace.where(s => s.isRoot).count(s => s.children.some(c => "
+        "c.attributes.tag.endsWith('x'))) >= 0",
+    };
+    bt_ruleset_t   *set;
+    bt_rule_t      *r;
+    bt_eval_ctx_t  *ctx;
+    sb_batch_t      b[20];
+    bt_trace_t      t[20];
+    char            ids[64][8];
+    uint32_t        i, k, round;
+    int             fired;
+
+    set = bt_ruleset_new();
+    for (k = 0; k < sizeof(rules) / sizeof(rules[0]); k++) {
+        r = bt_rule_compile(rules[k], strlen(rules[k]), NULL);
+        cr_assert_not_null(r, "%s", rules[k]);
+        cr_assert_geq(bt_ruleset_add(set, r, NULL), 0);
+        bt_rule_free(r);
+    }
+    cr_assert_eq(bt_ruleset_build(set), 0);
+
+    for (i = 0; i < 20; i++) {
+        bt_trace_init(&t[i]);
+        random_trace(&b[i], &t[i], 1 + rnd(60), ids);
+    }
+
+    ctx = bt_eval_ctx_new();
+    fired = 0;
+    for (round = 0; round < 3; round++) {
+        /* round 0 grows the buffers; rounds 1 and 2 must not allocate */
+        counting = round > 0;
+        for (i = 0; i < 20; i++) {
+            fired += bt_ruleset_eval(set, &t[i], ctx, NULL, NULL);
+        }
+        counting = 0;
+    }
+    cr_assert_gt(fired, 0, "the rules must do some work");
+    cr_assert_eq(allocations, 0, "%ld allocations in steady state",
+                 allocations);
+
+    bt_eval_ctx_free(ctx);
+    bt_ruleset_free(set);
+    for (i = 0; i < 20; i++) {
+        bt_trace_free(&t[i]);
+        sb_free(&b[i]);
+    }
+}
+#endif
