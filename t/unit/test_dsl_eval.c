@@ -275,6 +275,19 @@ Test(dsl_eval, trace_level_constructs)
         { "trace.services.some(x => x.startsWith('d'))", rich, 1, NULL },
         { "trace.services.every(x => x.startsWith('d'))", rich, 0, NULL },
         { "trace.services[0] === 'api'", rich, 1, NULL },
+        { "trace.spanCount > 4", rich, 0, NULL },
+        { "trace.rootService === 'db'", rich, 0, NULL },
+        { "trace.services.length === 0", empty_trace, 1, NULL },
+        { "trace.services[5] === undefined", rich, 1, NULL },
+        /* lexical forms: comments, (param) =>, escapes, numbers */
+        { "// leading comment\ntrace.has((s) => /* inline */ s.isRoot)",
+          rich, 1, "[a1]" },
+        { "trace.has(s => s.name === \"GET /api/users\" && "
+          "s.statusMessage !== 'it\\'s' && s.status === \"\\u0045RROR\")",
+          rich, 1, "[a1]" },
+        { "trace.has(s => s.duration < 1e1 && s.duration > 4.5e0)", rich, 1,
+          "[c3]" },
+        { "trace.has(s => s.duration < -1)", rich, 0, NULL },
     };
 
     run_table(cases, sizeof(cases) / sizeof(cases[0]));
