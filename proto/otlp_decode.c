@@ -379,17 +379,23 @@ scan_field_slow(scanner_t *s, const uint8_t *p, const uint8_t *end,
 }
 
 
-static int
+static int wrong_wt(scanner_t *s, const field_t *f, uint32_t wt,
+    const char *name);
+
+static inline int
 want_wt(scanner_t *s, const field_t *f, uint32_t wt, const char *name)
+{
+    return f->wt == wt ? 0 : wrong_wt(s, f, wt, name);
+}
+
+
+static int
+wrong_wt(scanner_t *s, const field_t *f, uint32_t wt, const char *name)
 {
     static const char *const  names[] = {
         "varint", "fixed64", "length-delimited", "group", "group",
         "fixed32", "type 6", "type 7"
     };
-
-    if (f->wt == wt) {
-        return 0;
-    }
 
     return malformed(s, f->raw, "%s (field %u) has wire type %s, "
                      "expected %s", name, f->num, names[f->wt & 7],
