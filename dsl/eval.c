@@ -26,6 +26,9 @@
 #include "eval.h"
 #include "regex.h"
 
+/* kept out of ev() so its frame, entered per node, stays small */
+#define DSL_COLD  __attribute__((noinline))
+
 static val_t ev(bt_eval_ctx_t *ctx, const node_t *n);
 
 
@@ -172,7 +175,7 @@ ns_to_ms(uint64_t ns)
 }
 
 
-static val_t
+DSL_COLD static val_t
 hex(bt_eval_ctx_t *ctx, const uint8_t *id, size_t n)
 {
     static const char  digits[] = "0123456789abcdef";
@@ -296,7 +299,7 @@ elems_next(bt_eval_ctx_t *ctx, elems_t *e, val_t *out)
 }
 
 
-static int
+DSL_COLD static int
 count_elems(bt_eval_ctx_t *ctx, const val_t *coll, uint32_t *n)
 {
     elems_t   e;
@@ -330,7 +333,7 @@ count_elems(bt_eval_ctx_t *ctx, const val_t *coll, uint32_t *n)
 }
 
 
-static val_t
+DSL_COLD static val_t
 nth(bt_eval_ctx_t *ctx, const val_t *coll, double di)
 {
     elems_t   e;
@@ -367,7 +370,7 @@ nth(bt_eval_ctx_t *ctx, const val_t *coll, double di)
 }
 
 
-static val_t
+DSL_COLD static val_t
 map_get(const val_t *m, const char *k, uint32_t kn)
 {
     bt_iter_t  it;
@@ -507,7 +510,7 @@ binary(bt_eval_ctx_t *ctx, const node_t *n)
 }
 
 
-static val_t
+DSL_COLD static val_t
 recase(bt_eval_ctx_t *ctx, const val_t *v, int upper)
 {
     char      *s;
@@ -535,7 +538,7 @@ recase(bt_eval_ctx_t *ctx, const val_t *v, int upper)
 }
 
 
-static val_t
+DSL_COLD static val_t
 method(bt_eval_ctx_t *ctx, const node_t *n)
 {
     val_t          r, a, x;
@@ -694,7 +697,7 @@ span_field(bt_eval_ctx_t *ctx, const node_t *n)
 }
 
 
-static val_t
+DSL_COLD static val_t
 item_field(bt_eval_ctx_t *ctx, const node_t *n)
 {
     val_t       r, v;
@@ -745,7 +748,7 @@ item_field(bt_eval_ctx_t *ctx, const node_t *n)
 }
 
 
-static val_t
+DSL_COLD static val_t
 get(bt_eval_ctx_t *ctx, const node_t *n)
 {
     val_t     r, k;
@@ -784,7 +787,7 @@ get(bt_eval_ctx_t *ctx, const node_t *n)
 /* --- trace level ---------------------------------------------------------- */
 
 /* parents before children, computed once per trace */
-static const uint32_t *
+DSL_COLD static const uint32_t *
 topo_order(bt_eval_ctx_t *ctx)
 {
     const bt_trace_t  *tr;
@@ -863,7 +866,7 @@ matches(bt_eval_ctx_t *ctx, uint32_t local)
 }
 
 
-static const uint64_t *
+DSL_COLD static const uint64_t *
 scope_bits(bt_eval_ctx_t *ctx, int32_t sid)
 {
     const dsl_scope_t    *sc;
@@ -992,7 +995,7 @@ lower_bound(bt_eval_ctx_t *ctx, const uint32_t *l, uint32_t n, uint64_t t)
  * finds a sequence whenever one exists (up to ties in start time).
  * Fills chosen (k entries) when not NULL.  Returns 1 if found.
  */
-static int
+DSL_COLD static int
 sequence(bt_eval_ctx_t *ctx, const node_t *n, int window, uint32_t *chosen)
 {
     const uint32_t  *ids, *l;
@@ -1043,7 +1046,7 @@ static int cond(bt_eval_ctx_t *ctx, const node_t *n);
  * candidate starts times the size of c.  Leaves the successful window in
  * ctx (win_lo, win_hi, wlo, whi).
  */
-static int
+DSL_COLD static int
 within(bt_eval_ctx_t *ctx, const node_t *n)
 {
     const dsl_within_t  *w;
@@ -1136,7 +1139,7 @@ cond(bt_eval_ctx_t *ctx, const node_t *n)
 }
 
 
-static val_t
+DSL_COLD static val_t
 services(bt_eval_ctx_t *ctx)
 {
     const bt_trace_t  *tr;
