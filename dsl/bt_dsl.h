@@ -38,6 +38,29 @@
  * BT_DSL_MAX_WITNESSES), the chosen spans s1..sk for sequence, and inside
  * c.within(d) only the spans of the chosen window.  A clause that is false
  * (e.g. the losing side of ||) reports no spans.
+ *
+ * Decisions where the language reference leaves room (docs/dsl.md should
+ * say the same):
+ *
+ *   - has('x') is span => span.name === 'x', and the same string shorthand
+ *     works in missing, count, where and each sequence step.
+ *   - 'trace' can't be used inside a lambda (a predicate sees one span, so
+ *     it can be evaluated once per span and shared between rules).
+ *   - c.within(d) can't contain another within(); d is a duration string
+ *     or a number of milliseconds.  Window bounds are inclusive.
+ *   - sequence is greedy: step j takes the earliest span (start time, then
+ *     position) starting no earlier than step j-1's and not taken yet.
+ *     With several spans starting at exactly the same instant, a sequence
+ *     that needs a different assignment among them can be missed.
+ *   - where(a).where(b): spans matching b inside a's scope, plus their
+ *     descendants.
+ *   - Attribute values: BYTES read as a string of the raw bytes, an EMPTY
+ *     value is null, a missing key is undefined.  toLowerCase and
+ *     toUpperCase change ASCII letters only (strings are bytes).
+ *   - && and || return an operand, as in JavaScript; a predicate is true
+ *     when its value is truthy (true, a non-zero number, a non-empty
+ *     string, any object).
+ *   - A regex match that hits the PCRE2 match limit counts as no match.
  */
 
 #ifndef BT_DSL_H
