@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -79,6 +79,25 @@ open_ring(uint32_t nslots, uint64_t slot_bytes)
     shm = bt_shm_open(path, &geo, err, sizeof(err));
     cr_assert_not_null(shm, "bt_shm_open: %s", err);
     return shm;
+}
+
+/* fork() whose child dies with the test: a producer child spinning on a
+ * full ring must not outlive a consumer that failed or timed out */
+static pid_t
+fork_child(void)
+{
+    pid_t  parent, pid;
+
+    parent = getpid();
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(99);
+        }
+    }
+    return pid;
 }
 
 static uint64_t
@@ -450,7 +469,7 @@ Test(ring, two_processes_in_order_intact, .timeout = 90)
     int        status, long_waits;
 
     shm = open_ring(1, 256 << 10);
-    pid = fork();
+    pid = fork_child();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         _exit(producer_child(TWO_PROC_N, 0));
@@ -473,7 +492,7 @@ Test(ring, doorbell_loses_no_wakeup, .timeout = 90)
     int        status, long_waits;
 
     shm = open_ring(1, 256 << 10);
-    pid = fork();
+    pid = fork_child();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         _exit(producer_child(20000, 1));
@@ -492,7 +511,7 @@ Test(ring, killed_producer_leaves_nothing_and_slot_is_reclaimed)
     const uint8_t  *p;
     bt_shm_t       *shm;
     siginfo_t       si;
-    uint64_t        pos, head;
+    uint64_t        pos, head, t0;
     uint32_t        len;
     uint8_t        *w;
     pid_t           pid;
@@ -511,7 +530,7 @@ Test(ring, killed_producer_leaves_nothing_and_slot_is_reclaimed)
     pos = bt_ring_tail(shm, 0);
     cr_assert_eq(pos, 4 * rec_bytes(15000));
 
-    pid = fork();
+    pid = fork_child();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         bt_shm_t  *c = bt_shm_open(path, NULL, err, sizeof(err));
@@ -554,7 +573,7 @@ Test(ring, killed_producer_leaves_nothing_and_slot_is_reclaimed)
     bt_ring_release(shm, 0, pos);
 
     /* a new pid reclaims the dead owner's slot and starts at head */
-    pid = fork();
+    pid = fork_child();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         bt_shm_t  *c = bt_shm_open(path, NULL, err, sizeof(err));
@@ -579,8 +598,13 @@ Test(ring, killed_producer_leaves_nothing_and_slot_is_reclaimed)
         bt_shm_release(c, 0, getpid());
         _exit(0);
     }
+    t0 = now_ns();
     for (i = 10; i < 30; i++) {
         while (bt_ring_read(shm, 0, &pos, &p, &len) == 0) {
+            cr_assert_lt(now_ns() - t0, 10000000000ull,
+                         "record %d never came; producer: %d", i,
+                         waitpid(pid, &status, WNOHANG) == pid
+                         ? WEXITSTATUS(status) : -1);
             bt_shm_wait(shm, 100);
         }
         cr_assert_eq(len, 3000);
@@ -604,7 +628,7 @@ Test(ring, live_owner_keeps_its_slot)
     cr_assert_eq(bt_shm_claim(shm, getpid()), 0);
 
     /* another pid gets nothing, and cannot release what it does not own */
-    pid = fork();
+    pid = fork_child();
     if (pid == 0) {
         bt_shm_release(shm, 0, getpid());
         _exit(bt_shm_claim(shm, getpid()) == -1 ? 0 : 1);
@@ -613,7 +637,7 @@ Test(ring, live_owner_keeps_its_slot)
     cr_assert_eq(WEXITSTATUS(status), 0, "a live owner's slot was taken");
 
     bt_shm_release(shm, 0, getpid());
-    pid = fork();
+    pid = fork_child();
     if (pid == 0) {
         _exit(bt_shm_claim(shm, getpid()) == 0 ? 0 : 1);
     }
@@ -852,7 +876,7 @@ Test(ring, concurrent_creation_is_atomic, .timeout = 30)
 
     cr_assert_eq(pipe(go), 0);
     for (i = 0; i < 8; i++) {
-        pids[i] = fork();
+        pids[i] = fork_child();
         cr_assert_neq(pids[i], -1);
         if (pids[i] == 0) {
             close(go[1]);
@@ -945,7 +969,7 @@ Test(ring, wait_wakes_on_commit_from_another_process, .timeout = 30)
     int        status;
 
     shm = open_ring(4, 64 << 10);
-    pid = fork();
+    pid = fork_child();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         bt_shm_t  *c = bt_shm_open(path, NULL, err, sizeof(err));
@@ -982,7 +1006,7 @@ Test(ring, stats_are_shared_between_processes)
 
     shm = open_ring(3, 64 << 10);
     for (k = 0; k < 2; k++) {
-        pid = fork();
+        pid = fork_child();
         cr_assert_neq(pid, -1);
         if (pid == 0) {
             bt_shm_t             *c = bt_shm_open(path, NULL, err, sizeof(err));
@@ -1062,7 +1086,7 @@ Test(ring, throughput_40k_records, .timeout = 60)
     n = 50000;
     len = 40 << 10;
     shm = open_ring(1, 16 << 20);
-    pid = fork();
+    pid = fork_child();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         bt_shm_t  *c = bt_shm_open(path, NULL, err, sizeof(err));
@@ -1097,6 +1121,8 @@ Test(ring, throughput_40k_records, .timeout = 60)
             continue;
         }
         cr_assert_eq(rc, 0);
+        cr_assert_lt(now_ns() - t0, 30000000000ull, "stuck at %llu",
+                     (unsigned long long) got);
         bt_ring_release(shm, 0, pos);
         bt_shm_wait(shm, 100);
     }
