@@ -162,6 +162,29 @@ table_free(dsl_table_t *t)
 }
 
 
+/* how many prefix lengths of p the set does not probe yet */
+static uint32_t
+new_lengths(const bt_ruleset_t *set, const dsl_pred_t *p)
+{
+    uint32_t  k, j, n;
+
+    n = 0;
+    for (k = 0; k < p->nkeys; k++) {
+        for (j = 0; j < set->nplens && set->plens[j] != p->klens[k]; j++) {
+            /* void */
+        }
+        if (j < set->nplens) {
+            continue;
+        }
+        for (j = 0; j < k && p->klens[j] != p->klens[k]; j++) {
+            /* void */
+        }
+        n += j == k;
+    }
+    return n;
+}
+
+
 int
 bt_ruleset_build(bt_ruleset_t *set)
 {
@@ -219,22 +242,12 @@ bt_ruleset_build(bt_ruleset_t *set)
     /* file each predicate under its keys */
     for (g = 0; g < set->npreds; g++) {
         p = set->preds[g];
-        if (p->key_kind == KEY_PREFIX) {
-            /* prefix lookups cost one probe per distinct length */
-            for (k = 0; k < p->nkeys; k++) {
-                for (j = 0; j < set->nplens && set->plens[j] != p->klens[k];
-                     j++)
-                {
-                    /* void */
-                }
-                if (j == set->nplens && set->nplens == 32) {
-                    break;
-                }
-            }
-            if (k < p->nkeys) {
-                set->wild[set->nwild++] = g;
-                continue;
-            }
+        if (p->key_kind == KEY_PREFIX
+            && set->nplens + new_lengths(set, p) > 32)
+        {
+            /* prefix lookups cost one probe per distinct length: cap them */
+            set->wild[set->nwild++] = g;
+            continue;
         }
         for (k = 0; k < p->nkeys; k++) {
             switch (p->key_kind) {

@@ -550,3 +550,61 @@ Test(dsl_props, evaluation_allocates_nothing_in_steady_state)
     }
 }
 #endif
+
+
+/* more distinct prefix lengths than the index probes: still exact */
+Test(dsl_props, many_prefix_lengths_and_names_in_one_set)
+{
+    static const char  *longname =
+        "payment.service.charge.card.visa.europe.retry.second.attempt";
+    static const sb_span_t  spans[] = {
+        { .id = "1", .name = "payment.service.charge.card.visa.europe.retry."
+                             "second.attempt", .start_ms = 0, .dur_ms = 5 },
+        { .id = "2", .parent = "1", .name = "db.query", .start_ms = 1,
+          .dur_ms = 1 },
+        { .name = NULL }
+    };
+    bt_ruleset_t   *set;
+    bt_rule_t      *r;
+    bt_eval_ctx_t  *ctx;
+    sb_batch_t      b;
+    bt_trace_t      t;
+    char            src[256];
+    uint32_t        l, n;
+    int             fired;
+
+    set = bt_ruleset_new();
+    n = 0;
+    for (l = 1; l <= 50; l++) {
+        /* one that matches the long name, one that doesn't */
+        snprintf(src, sizeof(src), "trace.has(s => s.name.startsWith('%.*s'))",
+                 (int) l, longname);
+        r = bt_rule_compile(src, strlen(src), NULL);
+        cr_assert_not_null(r);
+        bt_ruleset_add(set, r, NULL);
+        bt_rule_free(r);
+        snprintf(src, sizeof(src),
+                 "trace.has(s => s.name.startsWith('%.*sX'))", (int) l - 1,
+                 longname);
+        r = bt_rule_compile(src, strlen(src), NULL);
+        cr_assert_not_null(r);
+        bt_ruleset_add(set, r, NULL);
+        bt_rule_free(r);
+        n++;
+    }
+    cr_assert_eq(bt_ruleset_build(set), 0);
+
+    bt_trace_init(&t);
+    sb_init(&b);
+    sb_add(&b, &spans[0]);
+    sb_add(&b, &spans[1]);
+    cr_assert_eq(sb_to_trace(&b, &t), 0);
+    ctx = bt_eval_ctx_new();
+    fired = bt_ruleset_eval(set, &t, ctx, NULL, NULL);
+    cr_assert_eq(fired, (int) n, "every matching prefix fires, no other");
+
+    bt_eval_ctx_free(ctx);
+    bt_ruleset_free(set);
+    bt_trace_free(&t);
+    sb_free(&b);
+}
