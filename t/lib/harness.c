@@ -760,6 +760,7 @@ h_nginx_start(h_env_t *env)
         "        location = /api/v1/stats {\n"
         "            betrace_stats;\n"
         "        }\n"
+        "        %s\n"
         "    }\n"
         "}\n",
         module, geteuid() == 0 ? "user root;\n" : "",
@@ -768,7 +769,8 @@ h_nginx_start(h_env_t *env)
         env->ring, env->opts.ring_slots, env->opts.ring_slot_size,
         env->opts.http_extra ? env->opts.http_extra : "",
         env->http_port,
-        env->opts.otlp_extra ? env->opts.otlp_extra : "");
+        env->opts.otlp_extra ? env->opts.otlp_extra : "",
+        env->opts.server_extra ? env->opts.server_extra : "");
     if (k < 0 || (size_t) k >= cap || h_write_file(conf, text) != 0) {
         free(text);
         return -1;

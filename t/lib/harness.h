@@ -68,6 +68,8 @@ typedef struct {
     const char *http_extra;         /* text added inside http {} */
     const char *otlp_extra;         /* text added inside the OTLP location */
     const char *engine_extra;       /* extra engine argv words, space split */
+    const char *server_extra;       /* text added inside server {}, e.g.
+                                       the API location */
 } h_opts_t;
 
 typedef struct {
