@@ -353,9 +353,10 @@ bt_shm_validate(const uint8_t *base, off_t fsize, const char *path,
         && (geo->nslots != hdr->nslots || geo->slot_bytes != hdr->slot_bytes))
     {
         snprintf(err, errlen, "ring %s has %u slot%s of %s, expected %u "
-                 "slot%s of %s", path, hdr->nslots, hdr->nslots == 1 ? "" : "s",
-                 bt_fmt_size(hdr->slot_bytes, a, sizeof(a)), geo->nslots,
-                 geo->nslots == 1 ? "" : "s",
+                 "slot%s of %s", path,
+                 hdr->nslots, hdr->nslots == 1 ? "" : "s",
+                 bt_fmt_size(hdr->slot_bytes, a, sizeof(a)),
+                 geo->nslots, geo->nslots == 1 ? "" : "s",
                  bt_fmt_size(geo->slot_bytes, b, sizeof(b)));
         return -1;
     }

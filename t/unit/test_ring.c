@@ -1009,10 +1009,11 @@ Test(ring, stats_are_shared_between_processes)
         pid = fork_child();
         cr_assert_neq(pid, -1);
         if (pid == 0) {
-            bt_shm_t             *c = bt_shm_open(path, NULL, err, sizeof(err));
             bt_producer_stats_t  *ps;
+            bt_shm_t             *c;
             int                   slot;
 
+            c = bt_shm_open(path, NULL, err, sizeof(err));
             if (c == NULL || (slot = bt_shm_claim(c, getpid())) < 0) {
                 _exit(2);
             }
