@@ -21,6 +21,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "signals.h"
 #include "trace_json.h"
 
 /* output is written out once this much is buffered, or at a step's end */
@@ -49,6 +50,8 @@ struct engine_s {
     uint64_t            last_beat_ms;
     uint64_t            pressure_forced;    /* not yet logged */
     uint64_t            pressure_logged_ms;
+
+    bt_sig_t           *sig;            /* rules and signals, NULL: none */
 };
 
 
@@ -74,9 +77,9 @@ static void out_write(engine_t *e);
 
 
 /*
- * The one place a completed trace goes.  Issue 2: the JSON line.  Rule
- * evaluation (dsl/bt_dsl.h) and signal hand-off to the Redis thread are to
- * be called from here, on the same view, before the records are released.
+ * The one place a completed trace goes: the JSON line (--traces-out), then
+ * rule evaluation and the hand-off of its signals to the Redis thread
+ * (signals.c), on the same view, before the records are released.
  */
 static void
 engine_on_trace(void *arg, const bt_trace_t *view, const bt_done_t *done)
@@ -107,6 +110,10 @@ engine_on_trace(void *arg, const bt_trace_t *view, const bt_done_t *done)
         if (e->out.len >= OUT_HIGH_WATER) {
             out_write(e);
         }
+    }
+
+    if (e->sig) {
+        bt_sig_on_trace(e->sig, view, done);
     }
 
     if (e->conf.on_trace) {
@@ -530,6 +537,23 @@ engine_open(const engine_conf_t *conf, char *err, size_t errlen)
     stat_store(&e->es->started_ms, now);
     publish(e);
 
+    if (conf->redis) {
+        bt_sig_conf_t  sc;
+
+        memset(&sc, 0, sizeof(sc));
+        sc.redis = conf->redis;
+        sc.prefix = conf->redis_prefix;
+        sc.queue = conf->signal_queue;
+        sc.retention_signals = conf->retention_signals;
+        sc.retention_age_s = conf->retention_age_s;
+
+        e->sig = bt_sig_open(&sc, e->es, err, errlen);
+        if (e->sig == NULL) {
+            engine_close(e, NULL, NULL);
+            return NULL;
+        }
+    }
+
     fmt_bytes(size, sizeof(size), e->geo.slot_bytes);
     fmt_bytes(back, sizeof(back), backlog);
     engine_log(ENGINE_LOG_INFO, "ring %s: %u slots x %s, resuming %u slots "
@@ -552,6 +576,10 @@ engine_close(engine_t *e, uint64_t *traces, uint64_t *spans)
         bt_asm_stats(e->asm_, &st);
         bt_asm_destroy(e->asm_);
     }
+
+    /* after the assembler: no trace can complete any more; the queue gets
+       two seconds to reach Redis */
+    bt_sig_close(e->sig, 2000);
 
     if (traces) {
         *traces = st.traces_in_flight;

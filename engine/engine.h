@@ -32,7 +32,11 @@ typedef struct {
     const char         *ring;           /* segment path */
     bt_shm_geometry_t   geo;            /* used when creating the segment */
     int                 geo_given;      /* geo must match an existing one */
-    const char         *redis;          /* accepted, not used yet */
+    const char         *redis;          /* NULL: no rules, no signals */
+    const char         *redis_prefix;   /* NULL: "betrace:" */
+    uint32_t            signal_queue;   /* 0: 10000 */
+    uint64_t            retention_signals;  /* 0: 100000 */
+    uint64_t            retention_age_s;    /* 0: 7 days */
     uint64_t            idle_ms;
     uint64_t            max_age_ms;
     uint64_t            max_spans;

@@ -145,9 +145,21 @@ usage(FILE *f)
 "  --ring-slot-size SIZE  bytes per slot when creating, a power of two\n"
 "                         >= 64k, suffixes k m g (default 64m); if given, an\n"
 "                         existing segment must match\n"
-"  --redis ADDR           Redis, host:port or unix:/path (default: none;\n"
-"                         accepted now, used once rules and signals are\n"
-"                         stored)\n"
+"  --redis ADDR           Redis, host:port or unix:/path (default: none).\n"
+"                         Rules are loaded from it (reloaded within a second\n"
+"                         of any change), every completed trace is evaluated\n"
+"                         and signals are written to it.  Without it no\n"
+"                         rules run.  Redis being down does not stop\n"
+"                         ingest: signals wait in a queue and the engine\n"
+"                         reconnects\n"
+"  --redis-prefix PREFIX  prefix of every Redis key (default \"betrace:\")\n"
+"  --signal-queue N       signals waiting for Redis at most, 1..10000000\n"
+"                         (default 10000); beyond it they are dropped,\n"
+"                         counted (signals_dropped) and logged\n"
+"  --retention-signals N  signals kept in Redis, oldest removed first\n"
+"                         (default 100000)\n"
+"  --retention-age SECONDS  signals older than this are removed and stored\n"
+"                         traces expire after it (default 604800, 7 days)\n"
 "  --idle-ms N            a trace is complete after N ms without a new span\n"
 "                         (default 2000)\n"
 "  --max-age-ms N         ... or N ms after its first span (default 30000)\n"
@@ -180,6 +192,10 @@ main(int argc, char **argv)
         { "max-spans",      required_argument, NULL, 'm' },
         { "traces-out",     required_argument, NULL, 'o' },
         { "log-level",      required_argument, NULL, 'l' },
+        { "redis-prefix",   required_argument, NULL, 'P' },
+        { "signal-queue",   required_argument, NULL, 'q' },
+        { "retention-signals", required_argument, NULL, 'n' },
+        { "retention-age",  required_argument, NULL, 'g' },
         { "help",           no_argument,       NULL, 'h' },
         { "version",        no_argument,       NULL, 'V' },
         { NULL, 0, NULL, 0 }
@@ -242,6 +258,25 @@ main(int argc, char **argv)
             }
             engine_log_level = level;
             break;
+        case 'P':
+            if (optarg[0] == '\0' || strlen(optarg) > 200) {
+                bad_option("--redis-prefix", optarg, "must be 1 to 200 "
+                           "characters");
+            }
+            conf.redis_prefix = optarg;
+            break;
+        case 'q':
+            conf.signal_queue = (uint32_t) parse_num("--signal-queue", optarg,
+                                                     1, 10000000);
+            break;
+        case 'n':
+            conf.retention_signals = parse_num("--retention-signals", optarg,
+                                               1, 1000000000);
+            break;
+        case 'g':
+            conf.retention_age_s = parse_num("--retention-age", optarg, 1,
+                                             10ULL * 365 * 86400);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -269,12 +304,20 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     engine_log(ENGINE_LOG_INFO, "starting %s: idle %llu ms, max age %llu ms, "
-               "max %llu spans in flight, traces out %s, redis %s",
+               "max %llu spans in flight, traces out %s, redis %s "
+               "(prefix \"%s\", signal queue %u, retention %llu signals, "
+               "%llu s)",
                ENGINE_VERSION, (unsigned long long) conf.idle_ms,
                (unsigned long long) conf.max_age_ms,
                (unsigned long long) conf.max_spans,
                conf.traces_out ? conf.traces_out : "(none)",
-               conf.redis ? conf.redis : "(none)");
+               conf.redis ? conf.redis : "(none)",
+               conf.redis_prefix ? conf.redis_prefix : "betrace:",
+               conf.signal_queue ? conf.signal_queue : 10000,
+               (unsigned long long) (conf.retention_signals
+                                     ? conf.retention_signals : 100000),
+               (unsigned long long) (conf.retention_age_s
+                                     ? conf.retention_age_s : 604800));
 
     e = engine_open(&conf, err, sizeof(err));
     if (e == NULL) {

@@ -72,7 +72,23 @@ typedef struct {
     uint64_t    traces_completed;
     uint64_t    traces_forced;      /* completed early by the memory cap */
     uint64_t    traces_reopened;    /* late spans of a completed trace */
-    uint64_t    reserved[37];       /* room for rule/signal counters */
+    /* rules and signals (issue 4); the engine's I/O thread writes the
+       rules_*, signals_written/pending, redis_* and latency fields, its
+       evaluation loop the others: one writer per field */
+    uint64_t    rules_loaded;       /* enabled rules in the current set */
+    uint64_t    rules_failed;       /* enabled rules that did not compile */
+    uint64_t    rules_version;      /* P rules:version of the current set */
+    uint64_t    evaluations;        /* completed traces evaluated */
+    uint64_t    rule_evaluations;   /* sum of rules per evaluated trace */
+    uint64_t    signals_emitted;    /* firings queued for Redis */
+    uint64_t    signals_written;    /* signals created in Redis */
+    uint64_t    signals_dropped;    /* firings lost: queue full */
+    uint64_t    signals_pending;    /* in the queue now */
+    uint64_t    redis_errors;       /* failed connects and commands */
+    uint64_t    redis_connected;    /* 1 while connected */
+    uint64_t    signal_latency_p50_us;  /* completion -> stored */
+    uint64_t    signal_latency_p99_us;
+    uint64_t    reserved[24];       /* room for more counters */
 } bt_engine_stats_t;
 
 
