@@ -943,7 +943,7 @@ Test(ring, wait_sleeps_when_idle_without_cpu)
     put(shm, 0, 100, 1);
     t0 = now_ns();
     bt_shm_wait(cons, 5000);
-    cr_assert_lt(now_ns() - t0, 50000000ull, "pending data: waited %llu ns",
+    cr_assert_lt(now_ns() - t0, 200000000ull, "pending data: waited %llu ns",
                  (unsigned long long) (now_ns() - t0));
 
     /* read but not released: no longer pending, sleeps again */
@@ -956,7 +956,7 @@ Test(ring, wait_sleeps_when_idle_without_cpu)
     /* a zero timeout only looks */
     t0 = now_ns();
     bt_shm_wait(cons, 0);
-    cr_assert_lt(now_ns() - t0, 5000000ull);
+    cr_assert_lt(now_ns() - t0, 100000000ull);
     bt_shm_close(cons);
     bt_shm_close(shm);
 }
