@@ -32,7 +32,7 @@ fi
 stamp_now=$( { sha1sum config scripts/build-module.sh \
                    $(find proto -name '*.proto' | sort);
                ls ngx_betrace_module/*.[ch] shm/*.[ch] proto/*.[ch] \
-                   2>/dev/null; } | sha1sum | cut -d' ' -f1)
+                  dsl/*.[ch] 2>/dev/null; } | sha1sum | cut -d' ' -f1)
 stamp_file=$NGX/objs/betrace.stamp
 
 if [ ! -f "$NGX/objs/Makefile" ] || [ ! -f "$stamp_file" ] \

@@ -1,0 +1,325 @@
+
+/*
+ * BeTrace nginx module: Redis jobs for the REST API.
+ *
+ * A worker never waits on Redis: an endpoint posts a job to the "betrace"
+ * thread pool, a pool thread runs it with its own blocking hiredis
+ * connection, and the job's completion event, back in the worker, sends
+ * the reply.  Blocking clients in threads rather than hiredis's async API
+ * in the event loop keep each endpoint a plain sequence of commands.
+ *
+ * Each thread keeps one connection in thread-local storage, made on first
+ * use and dropped after any I/O error or timeout, so a Redis restart costs
+ * the failing requests (503 redis_unavailable) and nothing after.  A
+ * refused connection fails at once; a Redis that does not answer fails
+ * after betrace_redis_timeout.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <ngx_thread_pool.h>
+
+#include "ngx_http_betrace_api.h"
+
+
+/* connecting must be quick: a request waits for it */
+#define NGX_HTTP_BETRACE_REDIS_CONNECT_MS  200
+
+
+static void ngx_http_betrace_api_redis_thread(void *data, ngx_log_t *log);
+static redisContext *ngx_http_betrace_api_redis_connect(
+    ngx_http_betrace_api_job_t *job, ngx_log_t *log);
+static void ngx_http_betrace_api_redis_done(ngx_event_t *ev);
+static void ngx_http_betrace_api_vjob_error(ngx_http_betrace_api_job_t *job,
+    ngx_uint_t status, const char *code, const char *fmt, va_list ap);
+
+
+static __thread redisContext  *ngx_http_betrace_api_redis_conn;
+
+
+ngx_int_t
+ngx_http_betrace_api_redis(ngx_http_request_t *r,
+    ngx_http_betrace_api_redis_pt handler, void *data)
+{
+    ngx_thread_task_t                 *task;
+    ngx_http_betrace_api_job_t        *job;
+    ngx_http_betrace_api_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_betrace_api_module);
+
+    if (amcf->thread_pool == NULL) {
+        return ngx_http_betrace_api_send_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "redis_unavailable",
+                   "no Redis thread pool is configured");
+    }
+
+    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_betrace_api_job_t));
+    if (task == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job = task->ctx;
+
+    job->redis = NULL;
+    job->prefix = (const char *) amcf->prefix.data;
+    job->data = data;
+    job->timeout = amcf->timeout;
+    job->status = NGX_HTTP_OK;
+    job->json = NULL;
+    ngx_str_null(&job->location);
+    job->request = r;
+    job->handler = handler;
+    job->amcf = amcf;
+    job->failed = 0;
+
+    task->handler = ngx_http_betrace_api_redis_thread;
+    task->event.data = job;
+    task->event.handler = ngx_http_betrace_api_redis_done;
+
+    if (ngx_thread_task_post(amcf->thread_pool, task) != NGX_OK) {
+        return ngx_http_betrace_api_send_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "redis_unavailable",
+                   "too many Redis requests are queued");
+    }
+
+    /*
+     * The reply is sent by ngx_http_betrace_api_redis_done(); until then
+     * the request must outlive even a client that goes away, because the
+     * thread writes into its pool memory.
+     */
+
+    r->main->count++;
+    r->main->blocked++;
+
+    return NGX_DONE;
+}
+
+
+/* runs in a pool thread: no nginx memory functions, no request */
+
+static void
+ngx_http_betrace_api_redis_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_betrace_api_job_t *job = data;
+
+    redisContext  *c;
+
+    c = ngx_http_betrace_api_redis_conn;
+
+    if (c != NULL && c->err) {
+        redisFree(c);
+        c = NULL;
+    }
+
+    if (c == NULL) {
+        c = ngx_http_betrace_api_redis_connect(job, log);
+        ngx_http_betrace_api_redis_conn = c;
+
+        if (c == NULL) {
+            return;
+        }
+    }
+
+    job->redis = c;
+    job->handler(job);
+
+    if (job->failed || c->err) {
+        redisFree(c);
+        ngx_http_betrace_api_redis_conn = NULL;
+    }
+}
+
+
+static redisContext *
+ngx_http_betrace_api_redis_connect(ngx_http_betrace_api_job_t *job,
+    ngx_log_t *log)
+{
+    redisContext                      *c;
+    struct timeval                     tv;
+    ngx_http_betrace_api_main_conf_t  *amcf;
+
+    amcf = job->amcf;
+
+    tv.tv_sec = 0;
+    tv.tv_usec = NGX_HTTP_BETRACE_REDIS_CONNECT_MS * 1000;
+
+    if (amcf->redis_port == 0) {
+        c = redisConnectUnixWithTimeout((char *) amcf->redis_host.data, tv);
+
+    } else {
+        c = redisConnectWithTimeout((char *) amcf->redis_host.data,
+                                    (int) amcf->redis_port, tv);
+    }
+
+    if (c == NULL || c->err) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "betrace: connecting to Redis at \"%V\" failed: %s",
+                      &amcf->redis, c ? c->errstr : "out of memory");
+
+        ngx_http_betrace_api_job_error(job, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis_unavailable",
+                                       "Redis is unavailable: %s",
+                                       c ? c->errstr : "out of memory");
+        if (c) {
+            redisFree(c);
+        }
+
+        return NULL;
+    }
+
+    tv.tv_sec = job->timeout / 1000;
+    tv.tv_usec = (job->timeout % 1000) * 1000;
+
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        ngx_http_betrace_api_job_error(job, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis_unavailable",
+                                       "setting the Redis timeout failed");
+        redisFree(c);
+        return NULL;
+    }
+
+    return c;
+}
+
+
+static void
+ngx_http_betrace_api_redis_done(ngx_event_t *ev)
+{
+    ngx_http_betrace_api_job_t *job = ev->data;
+
+    ngx_int_t            rc;
+    ngx_table_elt_t     *h;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = job->request;
+    c = r->connection;
+
+    r->main->blocked--;
+
+    if (job->location.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            json_decref(job->json);
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            ngx_http_run_posted_requests(c);
+            return;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Location");
+        h->value = job->location;
+    }
+
+    if (job->status >= NGX_HTTP_BAD_REQUEST && job->json == NULL) {
+        job->json = ngx_http_betrace_api_error_json("internal",
+                                                    "internal error");
+    }
+
+    rc = ngx_http_betrace_api_send_json(r, job->status, job->json);
+    job->json = NULL;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+redisReply *
+ngx_http_betrace_api_command(ngx_http_betrace_api_job_t *job,
+    const char *fmt, ...)
+{
+    va_list      ap;
+    redisReply  *reply;
+
+    if (job->failed) {
+        return NULL;
+    }
+
+    va_start(ap, fmt);
+    reply = redisvCommand(job->redis, fmt, ap);
+    va_end(ap);
+
+    if (reply == NULL) {
+        job->failed = 1;
+        ngx_http_betrace_api_job_error(job, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis_unavailable",
+                                       "Redis is unavailable: %s",
+                                       job->redis->errstr[0]
+                                       ? job->redis->errstr : "no reply");
+        return NULL;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_betrace_api_job_error(job, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       "redis_error", "Redis error: %s",
+                                       reply->str);
+        freeReplyObject(reply);
+        return NULL;
+    }
+
+    return reply;
+}
+
+
+redisReply *
+ngx_http_betrace_api_command_argv(ngx_http_betrace_api_job_t *job, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    redisReply  *reply;
+
+    if (job->failed) {
+        return NULL;
+    }
+
+    reply = redisCommandArgv(job->redis, argc, argv, argvlen);
+
+    if (reply == NULL) {
+        job->failed = 1;
+        ngx_http_betrace_api_job_error(job, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis_unavailable",
+                                       "Redis is unavailable: %s",
+                                       job->redis->errstr[0]
+                                       ? job->redis->errstr : "no reply");
+        return NULL;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_betrace_api_job_error(job, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       "redis_error", "Redis error: %s",
+                                       reply->str);
+        freeReplyObject(reply);
+        return NULL;
+    }
+
+    return reply;
+}
+
+
+void
+ngx_http_betrace_api_job_error(ngx_http_betrace_api_job_t *job,
+    ngx_uint_t status, const char *code, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    ngx_http_betrace_api_vjob_error(job, status, code, fmt, ap);
+    va_end(ap);
+}
+
+
+static void
+ngx_http_betrace_api_vjob_error(ngx_http_betrace_api_job_t *job,
+    ngx_uint_t status, const char *code, const char *fmt, va_list ap)
+{
+    json_t  *msg;
+
+    msg = json_vsprintf(fmt, ap);
+
+    json_decref(job->json);
+
+    job->status = status;
+    job->json = json_pack("{s:{s:s,s:o}}", "error", "code", code,
+                          "message", msg ? msg : json_string("error"));
+}
