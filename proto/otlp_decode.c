@@ -283,26 +283,45 @@ scan_field(scanner_t *s, const uint8_t *p, const uint8_t *end, field_t *f)
 {
     uint32_t  tag;
 
-    if (end - p >= 2 && p[0] < 0x80 && p[1] < 0x80 && (p[0] & 0xf8) != 0) {
+    if (end - p >= 2 && p[0] < 0x80 && (p[0] & 0xf8) != 0) {
         tag = p[0];
         f->num = tag >> 3;
         f->wt = tag & 7;
         f->raw = p + 1;
+        f->p = p + 1;
+        f->n = 0;
+        f->v = 0;
 
-        if (f->wt == WT_LEN) {
-            f->n = p[1];
-            f->v = 0;
-            f->p = p + 2;
-            if (f->n <= (size_t) (end - f->p)) {
+        switch (f->wt) {
+        case WT_LEN:
+            if (p[1] < 0x80 && p[1] <= (size_t) (end - p - 2)) {
+                f->n = p[1];
+                f->p = p + 2;
                 f->next = f->p + f->n;
                 return 0;
             }
-        } else if (f->wt == WT_VARINT) {
-            f->n = 0;
-            f->v = p[1];
-            f->p = p + 1;
-            f->next = p + 2;
-            return 0;
+            break;
+        case WT_VARINT:
+            if (p[1] < 0x80) {
+                f->v = p[1];
+                f->next = p + 2;
+                return 0;
+            }
+            break;
+        case WT_I64:
+            if (end - p >= 9) {
+                f->next = p + 9;
+                return 0;
+            }
+            break;
+        case WT_I32:
+            if (end - p >= 5) {
+                f->next = p + 5;
+                return 0;
+            }
+            break;
+        default:
+            break;
         }
     }
 
@@ -1121,6 +1140,16 @@ scan_span(scanner_t *s, const uint8_t *p, uint32_t n, const span_ctx_t *ctx)
             return -1;
         }
 
+        if (f.num == F_SPAN_ATTRIBUTES) {
+            if (scan_attr(s, &f, "Span.attributes", &attrs, &nattrs, NULL,
+                          NULL) != 0)
+            {
+                return -1;
+            }
+            p = f.next;
+            continue;
+        }
+
         switch (f.num) {
         case F_SPAN_TRACE_ID:
             if (want_wt(s, &f, WT_LEN, "Span.trace_id") != 0) {
@@ -1788,6 +1817,54 @@ wr_kv(writer_t *wr, const uint8_t *p, uint32_t n, uint32_t level)
 }
 
 
+/* One attribute of a section (level 1), the simple shape written inline. */
+static inline int
+wr_attr(writer_t *wr, const field_t *f)
+{
+    eff_t     key, val = { BT_VAL_EMPTY, NULL, 0, 0 };
+    uint64_t  need;
+
+    if (!kv_fast(f->p, f->n, &key, &val)) {
+        return wr_kv(wr, f->p, f->n, 1);
+    }
+
+    need = 4 + (uint64_t) key.n + fast_value_size(&val);
+    if (key.n > wr->lim->max_value_len || wr->max_depth < 1
+        || room(wr, need) != 0)
+    {
+        return -1;
+    }
+
+    put32(wr, key.n);
+    memcpy(wr->w, key.p, key.n);
+    wr->w += key.n;
+    *wr->w++ = val.type;
+
+    switch (val.type) {
+    case BT_VAL_STRING:
+    case BT_VAL_BYTES:
+        if (val.n > wr->lim->max_value_len) {
+            return -1;
+        }
+        put32(wr, val.n);
+        memcpy(wr->w, val.p, val.n);
+        wr->w += val.n;
+        return 0;
+
+    case BT_VAL_BOOL:
+        put32(wr, 1);
+        *wr->w++ = (uint8_t) val.num;
+        return 0;
+
+    default:    /* INT, DOUBLE */
+        put32(wr, 8);
+        memcpy(wr->w, &val.num, 8);
+        wr->w += 8;
+        return 0;
+    }
+}
+
+
 /*
  * Writes an attribute section from the repeated field num of each message
  * in [p, end) -- or, with sub != 0, of the messages in field sub of it
@@ -1815,9 +1892,7 @@ wr_attrs(writer_t *wr, const uint8_t *p, const uint8_t *end, uint32_t sub,
             if (f.num != num) {
                 continue;
             }
-            if (++count > wr->lim->max_attrs
-                || wr_kv(wr, f.p, f.n, 1) != 0)
-            {
+            if (++count > wr->lim->max_attrs || wr_attr(wr, &f) != 0) {
                 return -1;
             }
             continue;
@@ -1831,9 +1906,7 @@ wr_attrs(writer_t *wr, const uint8_t *p, const uint8_t *end, uint32_t sub,
             if (g.num != num) {
                 continue;
             }
-            if (++count > wr->lim->max_attrs
-                || wr_kv(wr, g.p, g.n, 1) != 0)
-            {
+            if (++count > wr->lim->max_attrs || wr_attr(wr, &g) != 0) {
                 return -1;
             }
         }
@@ -1982,6 +2055,17 @@ wr_span(writer_t *wr, const uint8_t *p, uint32_t n, wr_ctx_t *ctx)
     for (q = p; q < end; ) {
         at = q;
         q = next_field(q, &f);
+
+        /* most fields of a span are attributes: keep them off the jump
+           table, whose indirect branch mispredicts */
+        if (f.num == F_SPAN_ATTRIBUTES) {
+            if (range[0][0] == NULL) {
+                range[0][0] = at;
+            }
+            range[0][1] = q;
+            continue;
+        }
+
         switch (f.num) {
         case F_SPAN_ATTRIBUTES:
         case F_SPAN_EVENTS:
