@@ -930,6 +930,52 @@ Test(ring, concurrent_creation_is_atomic, .timeout = 30)
     cr_assert_eq(files, 1);
 }
 
+/* Opening checks tail <= head <= tail + size while both move: the check
+ * must never refuse a healthy segment that is in use. */
+Test(ring, open_while_busy_is_not_refused, .timeout = 30)
+{
+    bt_shm_geometry_t  geo = { 1, 64 << 10 };
+    bt_shm_t          *shm;
+    pid_t              pid;
+    int                status, i;
+
+    shm = open_ring(1, 64 << 10);
+    pid = fork_child();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        const uint8_t  *p;
+        uint64_t        pos, t0, idx;
+        uint32_t        len;
+
+        if (bt_shm_claim(shm, getpid()) != 0) {
+            _exit(2);
+        }
+        pos = 0;
+        idx = 0;
+        for (t0 = now_ns(); now_ns() - t0 < 500000000ull; ) {
+            while (put(shm, 0, 1000 + (uint32_t) (idx % 5000), idx)) {
+                idx++;
+            }
+            while (bt_ring_read(shm, 0, &pos, &p, &len) == 1) {
+                /* the record is done with */
+            }
+            bt_ring_release(shm, 0, pos);
+        }
+        _exit(0);
+    }
+
+    for (i = 0; i < 300; i++) {
+        bt_shm_t  *o = bt_shm_open(path, &geo, err, sizeof(err));
+
+        cr_assert_not_null(o, "open %d: %s", i, err);
+        bt_shm_close(o);
+    }
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert_eq(WEXITSTATUS(status), 0);
+    cr_assert_gt(bt_ring_head(shm, 0), 64 << 10, "the ring did move");
+    bt_shm_close(shm);
+}
+
 Test(ring, wait_sleeps_when_idle_without_cpu)
 {
     const uint8_t  *p;
