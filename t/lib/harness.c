@@ -432,6 +432,56 @@ h_proc_alive(h_proc_t *p)
     return 1;
 }
 
+/* Where each thread of a stuck process waits, for the test log. */
+static void
+h_dump_threads(pid_t pid)
+{
+    char            dir[64], path[PATH_MAX], comm[64], wchan[128];
+    DIR            *d;
+    struct dirent  *de;
+    FILE           *f;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int) pid);
+    d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        comm[0] = wchan[0] = '\0';
+        h_path(path, sizeof(path), "%s/%s/comm", dir, de->d_name);
+        if ((f = fopen(path, "r")) != NULL) {
+            if (fgets(comm, sizeof(comm), f) == NULL) {
+                comm[0] = '\0';
+            }
+            comm[strcspn(comm, "\n")] = '\0';
+            fclose(f);
+        }
+        h_path(path, sizeof(path), "%s/%s/wchan", dir, de->d_name);
+        if ((f = fopen(path, "r")) != NULL) {
+            if (fgets(wchan, sizeof(wchan), f) == NULL) {
+                wchan[0] = '\0';
+            }
+            fclose(f);
+        }
+        fprintf(stderr, "harness:   thread %s (%s) waits in %s\n",
+                de->d_name, comm, wchan[0] ? wchan : "?");
+    }
+    closedir(d);
+
+    /* a stuck part is worth a backtrace when gdb is there */
+    if (access("/usr/bin/gdb", X_OK) == 0) {
+        snprintf(path, sizeof(path), "/usr/bin/gdb -p %d -batch -ex "
+                 "'thread apply all bt' 2>/dev/null | grep -E '^#|^Thread' "
+                 "| head -60 >&2", (int) pid);
+        if (system(path) != 0) {
+            fprintf(stderr, "harness:   (no backtrace)\n");
+        }
+    }
+}
+
 int
 h_proc_stop(h_proc_t *p)
 {
@@ -442,8 +492,16 @@ h_proc_stop(h_proc_t *p)
     if (pid <= 0) {
         return -1;
     }
+    /*
+     * A paused engine must run to see its SIGTERM.  Only then: a stray
+     * SIGCONT can resume a thread that LeakSanitizer's exit-time check has
+     * just stopped, and that check then never ends.
+     */
+    if (p->paused) {
+        kill(pid, SIGCONT);
+        p->paused = 0;
+    }
     kill(pid, SIGTERM);
-    kill(pid, SIGCONT);     /* a paused engine must see its SIGTERM */
     deadline = h_now_ms() + H_STOP_TIMEOUT_MS;
     for ( ;; ) {
         if (waitpid(pid, &st, WNOHANG) == pid) {
@@ -452,6 +510,7 @@ h_proc_stop(h_proc_t *p)
         if (h_now_ms() > deadline) {
             fprintf(stderr, "harness: %s (pid %d) ignored SIGTERM for %d ms, "
                     "SIGKILL\n", p->name, (int) pid, H_STOP_TIMEOUT_MS);
+            h_dump_threads(pid);
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
@@ -685,19 +744,28 @@ h_engine_kill9(h_env_t *env)
     kill(env->engine.pid, SIGKILL);
     waitpid(env->engine.pid, &st, 0);
     env->engine.pid = 0;
+    env->engine.paused = 0;
     return 0;
 }
 
 int
 h_engine_pause(h_env_t *env)
 {
-    return env->engine.pid > 0 ? kill(env->engine.pid, SIGSTOP) : -1;
+    if (env->engine.pid <= 0 || kill(env->engine.pid, SIGSTOP) != 0) {
+        return -1;
+    }
+    env->engine.paused = 1;
+    return 0;
 }
 
 int
 h_engine_resume(h_env_t *env)
 {
-    return env->engine.pid > 0 ? kill(env->engine.pid, SIGCONT) : -1;
+    if (env->engine.pid <= 0 || kill(env->engine.pid, SIGCONT) != 0) {
+        return -1;
+    }
+    env->engine.paused = 0;
+    return 0;
 }
 
 int

@@ -57,6 +57,7 @@ typedef struct {
     pid_t       pid;            /* 0 when not running */
     char        name[16];
     char        log[PATH_MAX];  /* stdout + stderr of the process */
+    int         paused;         /* SIGSTOPped by h_engine_pause */
 } h_proc_t;
 
 typedef struct {
