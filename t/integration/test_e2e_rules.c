@@ -1,0 +1,888 @@
+/*
+ * test_e2e_rules.c - the acceptance test of issue 4: rules to signals, end
+ * to end, through the real parts.
+ *
+ * Redis, betrace-engine and nginx with the module and its REST API run on
+ * loopback with API keys on.  The four rules of DSL.md are created through
+ * POST /api/v1/rules (the fourth with the README's curl command, run as
+ * written plus the key header); t/js/send-rule-traces.mjs exports, with the
+ * OpenTelemetry JavaScript SDK, one trace each rule must fire on and the
+ * near misses it must stay quiet on.  Then, through the API only:
+ *
+ *   - GET /api/v1/signals holds exactly one signal per expected (rule,
+ *     trace), with the rule's id, name and severity, the trace id, the root
+ *     span and the witness span ids, and nothing for any near miss; the
+ *     TIMEOUT rule (saved with a warning) never fires on real statuses;
+ *   - filters by rule, severity, status and trace id select the right ones;
+ *   - GET/PATCH /api/v1/signals/{id}: open -> acknowledged -> resolved,
+ *     each time recorded;
+ *   - GET /api/v1/traces/{trace_id}: every span of the trace, and its
+ *     signals; a near miss's trace is not stored (404);
+ *   - counts by rule and by severity;
+ *   - no key: 401, read key on a write route: 403.
+ */
+
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <hiredis/hiredis.h>
+
+#include "t/lib/harness.h"
+
+/* Waits are long: two shared cores, and a trace completes after IDLE_MS. */
+#define IDLE_MS         1000
+#define WAIT_MS         45000
+#define NTRACES         8
+
+/* The keys, and the SHA-256 of each as the key file holds it. */
+#define WRITE_KEY       "e2e-write-key"
+#define WRITE_KEY_SHA   "dc77c4f4cfa5e1023a34a171c53f90c0" \
+                        "0182d409f4d9ecdba93c261d180356a3"
+#define READ_KEY        "e2e-read-key"
+#define READ_KEY_SHA    "366c6adfb8e580cd014f081a70eb1596" \
+                        "c6861eb8dfa6fdfa8c323084c47a0e14"
+
+/* The rules of DSL.md, in its order.  R_TIMEOUT is created with curl. */
+enum { R_AUTH, R_PII, R_SLOWDB, R_TIMEOUT, NRULES };
+
+static const struct {
+    const char  *name;
+    const char  *severity;
+    const char  *dsl;
+} rules[NRULES] = {
+    { "Auth retry storm", "high",
+      "// Auth retry storm: a failed and a successful login within 5 s\n"
+      "trace.has(span => span.name === 'auth.login' && "
+      "span.status === 'ERROR')\n"
+      "  .and(trace.has(span => span.name === 'auth.login' && "
+      "span.status === 'OK'))\n"
+      "  .within('5 seconds')" },
+    { "PII accessed without audit log", "critical",
+      "trace.has(span => span.attributes['data.contains_pii'] === true)\n"
+      "  .and(trace.missing(span => span.name === 'audit.log'))" },
+    { "Slow database query in payment flow", "medium",
+      "trace.where(span => span.name.startsWith('payment'))\n"
+      "  .has(span => span.name.includes('db.query') && "
+      "span.duration > 1000)" },
+    { "Detect payment timeout cascade", "critical", NULL },
+};
+
+/* The README's example, as written there (host and port aside). */
+static const char  readme_curl[] =
+    "curl -X POST http://localhost:%d/api/v1/rules \\\n"
+    "  -H \"Content-Type: application/json\" \\\n"
+    "  -H \"Authorization: Bearer " WRITE_KEY "\" \\\n"
+    "  -d '{\"name\": \"Detect payment timeout cascade\",\n"
+    "       \"dsl\": \"trace.where(span => span.name.startsWith(\\\"payment\\\"))"
+    ".has(span => span.status === \\\"TIMEOUT\\\")\",\n"
+    "       \"severity\": \"critical\"}'";
+
+static h_env_t  *env;
+
+/* What one scenario produced. */
+typedef struct {
+    char         rule_id[NRULES][128];
+    json_t      *sent;                  /* send-rule-traces.mjs output */
+    json_t      *signals;               /* GET /api/v1/signals, the array */
+} scenario_t;
+
+
+/* --- setup ------------------------------------------------------------------ */
+
+static void
+start_all(void)
+{
+    static char   http_extra[PATH_MAX * 2 + 256];
+    static const h_opts_t  opts = {
+        .idle_ms = IDLE_MS,
+        .server_extra = "location /api/v1/ { betrace_api; }",
+    };
+    char          keys[PATH_MAX + 16];
+    FILE         *f;
+
+    env = h_env_new(&opts);
+    cr_assert_not_null(env);
+
+    snprintf(keys, sizeof(keys), "%s/api_keys", env->dir);
+    f = fopen(keys, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "# sha256(key) role name\n"
+            WRITE_KEY_SHA " write e2e-writer\n"
+            READ_KEY_SHA " read e2e-reader\n");
+    fclose(f);
+
+    snprintf(http_extra, sizeof(http_extra),
+             "betrace_redis unix:%s;\n"
+             "    betrace_api_keys %s;", env->redis_sock, keys);
+    env->opts.http_extra = http_extra;
+
+    if (h_redis_start(env) != 0 || h_engine_start(env) != 0
+        || h_nginx_start(env) != 0)
+    {
+        h_env_free(env);
+        env = NULL;
+        cr_assert_fail("redis, engine and nginx with the API start");
+    }
+}
+
+static void
+stop_all(void)
+{
+    h_env_free(env);
+    env = NULL;
+}
+
+TestSuite(e2e_rules, .init = start_all, .fini = stop_all, .timeout = 240);
+
+
+/* --- helpers ---------------------------------------------------------------- */
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec  ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * One API call with key (NULL: none) and a JSON body (NULL: none).  Returns
+ * the parsed response body (NULL when empty or not JSON) and the status in
+ * *status.  Every answer of the API must be JSON, errors included, so a
+ * non-empty body that does not parse fails the test.
+ */
+static json_t *
+api(const char *method, const char *key, const char *body, long *status,
+    const char *pathfmt, ...)
+{
+    char          path[1024], auth[256];
+    const char   *hdrs[3];
+    va_list       ap;
+    h_resp_t      r;
+    json_t       *j = NULL;
+    json_error_t  je;
+    int           n = 0;
+
+    va_start(ap, pathfmt);
+    vsnprintf(path, sizeof(path), pathfmt, ap);
+    va_end(ap);
+
+    if (key) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+        hdrs[n++] = auth;
+    }
+    if (body) {
+        hdrs[n++] = "Content-Type: application/json";
+    }
+    hdrs[n] = NULL;
+
+    cr_assert_eq(h_http(env, method, path, hdrs, body, body ? strlen(body) : 0,
+                        &r), 0, "%s %s: no response", method, path);
+    *status = r.status;
+    if (r.len > 0) {
+        j = json_loadb(r.body, r.len, 0, &je);
+        cr_assert_not_null(j, "%s %s -> %ld: not JSON (%s): %.300s", method,
+                           path, r.status, je.text, r.body);
+        cr_assert(strncmp(r.content_type, "application/json", 16) == 0,
+                  "%s %s: Content-Type %s", method, path, r.content_type);
+    }
+    h_resp_free(&r);
+    return j;
+}
+
+/* api() that must answer want; returns the body (asserted non-NULL). */
+static json_t *
+api_ok(const char *method, const char *key, const char *body, long want,
+    const char *pathfmt, ...)
+{
+    char     path[1024];
+    va_list  ap;
+    long     st;
+    json_t  *j;
+    char    *dump;
+
+    va_start(ap, pathfmt);
+    vsnprintf(path, sizeof(path), pathfmt, ap);
+    va_end(ap);
+
+    j = api(method, key, body, &st, "%s", path);
+    if (st != want) {
+        dump = j ? json_dumps(j, 0) : NULL;
+        cr_assert_fail("%s %s: status %ld, expected %ld: %s", method, path,
+                       st, want, dump ? dump : "(no body)");
+    }
+    cr_assert_not_null(j, "%s %s: no body", method, path);
+    return j;
+}
+
+/* The error object of a failure answer must be {"error": {code, message}}. */
+static void
+expect_error(json_t *j, const char *what)
+{
+    json_t  *e = json_object_get(j, "error");
+
+    cr_assert(json_is_object(e), "%s: no error object", what);
+    cr_assert(json_is_string(json_object_get(e, "code")), "%s: error.code",
+              what);
+    cr_assert(json_is_string(json_object_get(e, "message")),
+              "%s: error.message", what);
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* Runs a shell command; returns its stdout (malloc'd), asserts exit 0. */
+static char *
+run(const char *cmd)
+{
+    FILE    *p;
+    char    *out = NULL, chunk[4096];
+    size_t   cap = 0, len = 0, n;
+    int      st;
+
+    p = popen(cmd, "r");
+    cr_assert_not_null(p, "popen(%s)", cmd);
+    while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            out = realloc(out, cap);
+            cr_assert_not_null(out);
+        }
+        memcpy(out + len, chunk, n);
+        len += n;
+    }
+    st = pclose(p);
+    if (out == NULL) {
+        out = strdup("");
+    }
+    out[len] = '\0';
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "command failed (status %d): %s\n%.500s", st, cmd, out);
+    return out;
+}
+
+/* The signal id the contract names: hex of SHA-1(rule id ":" trace id)[:8]. */
+static void
+signal_id(const char *rule_id, const char *trace_id, char out[17])
+{
+    char  cmd[512], *o;
+
+    snprintf(cmd, sizeof(cmd), "printf '%%s' '%s:%s' | sha1sum", rule_id,
+             trace_id);
+    o = run(cmd);
+    cr_assert(strlen(o) >= 16);
+    memcpy(out, o, 16);
+    out[16] = '\0';
+    free(o);
+}
+
+/* Reads a key of the engine's Redis directly (NULL if absent). */
+static char *
+redis_get(const char *key)
+{
+    redisContext  *c;
+    redisReply    *rep;
+    char          *v = NULL;
+
+    c = redisConnectUnix(env->redis_sock);
+    cr_assert(c != NULL && c->err == 0, "connect to redis");
+    rep = redisCommand(c, "GET %s", key);
+    if (rep && rep->type == REDIS_REPLY_STRING) {
+        v = strdup(rep->str);
+    }
+    freeReplyObject(rep);
+    redisFree(c);
+    return v;
+}
+
+static uint64_t
+stat_u(json_t *stats, const char *k)
+{
+    return (uint64_t) json_integer_value(json_object_get(stats, k));
+}
+
+
+/* --- the scenario ----------------------------------------------------------- */
+
+/* POST /api/v1/rules for rules[i] (i != R_TIMEOUT); keeps the id. */
+static void
+create_rule(scenario_t *sc, int i)
+{
+    json_t      *body, *j;
+    char        *text;
+
+    body = json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "name", rules[i].name,
+                     "description", "DSL.md rule, end-to-end test",
+                     "dsl", rules[i].dsl, "severity", rules[i].severity,
+                     "tags", "e2e");
+    cr_assert_not_null(body);
+    text = json_dumps(body, 0);
+    j = api_ok("POST", WRITE_KEY, text, 201, "/api/v1/rules");
+    free(text);
+    json_decref(body);
+
+    cr_assert(json_is_string(json_object_get(j, "id")), "rule id");
+    snprintf(sc->rule_id[i], sizeof(sc->rule_id[i]), "%s", jstr(j, "id"));
+    cr_assert_str_eq(jstr(j, "name"), rules[i].name);
+    cr_assert_str_eq(jstr(j, "dsl"), rules[i].dsl);
+    cr_assert_str_eq(jstr(j, "severity"), rules[i].severity);
+    cr_assert(json_is_true(json_object_get(j, "enabled")),
+              "enabled by default");
+    cr_assert_eq(json_integer_value(json_object_get(j, "version")), 1);
+    cr_assert(json_is_string(json_object_get(j, "created_at")));
+    cr_assert(json_is_string(json_object_get(j, "updated_at")));
+    json_decref(j);
+}
+
+/* The README's curl command, run by the shell as a user would. */
+static void
+create_rule_with_curl(scenario_t *sc)
+{
+    char          cmd[2048], *out, *nl;
+    json_t       *j, *w;
+    json_error_t  je;
+    long          code;
+    char         *dump;
+
+    snprintf(cmd, sizeof(cmd) - 64, readme_curl, env->http_port);
+    strcat(cmd, " -s -w '\\n%{http_code}'");
+    out = run(cmd);
+    nl = strrchr(out, '\n');
+    cr_assert_not_null(nl, "curl output: %s", out);
+    *nl = '\0';
+    code = strtol(nl + 1, NULL, 10);
+    cr_assert_eq(code, 201, "README curl example: status %ld: %s", code, out);
+    j = json_loads(out, 0, &je);
+    cr_assert_not_null(j, "README curl example: %s: %s", je.text, out);
+    free(out);
+
+    cr_assert_str_eq(jstr(j, "name"), rules[R_TIMEOUT].name);
+    cr_assert_str_eq(jstr(j, "severity"), "critical");
+    cr_assert_str_eq(jstr(j, "dsl"),
+                     "trace.where(span => span.name.startsWith(\"payment\"))"
+                     ".has(span => span.status === \"TIMEOUT\")");
+    snprintf(sc->rule_id[R_TIMEOUT], sizeof(sc->rule_id[R_TIMEOUT]), "%s",
+             jstr(j, "id"));
+    cr_assert(sc->rule_id[R_TIMEOUT][0], "rule id");
+
+    /* saved, with the checker's warning about TIMEOUT */
+    w = json_object_get(j, "warnings");
+    dump = json_dumps(j, 0);
+    cr_assert(json_is_array(w) && json_array_size(w) >= 1,
+              "the TIMEOUT rule is saved with a warning: %s", dump);
+    cr_assert(strstr(dump, "TIMEOUT") != NULL, "the warning names TIMEOUT");
+    free(dump);
+    json_decref(j);
+}
+
+/*
+ * Waits until the engine has loaded every rule: P rule:<id>:status says
+ * "active" for each (the engine reloads within a second of a change).
+ */
+static void
+wait_rules_active(scenario_t *sc)
+{
+    char          key[256], *v = NULL;
+    json_t       *st;
+    int64_t       deadline = h_now_ms() + WAIT_MS;
+    int           i, active;
+
+    for ( ;; ) {
+        active = 0;
+        for (i = 0; i < NRULES; i++) {
+            snprintf(key, sizeof(key), "betrace:rule:%s:status",
+                     sc->rule_id[i]);
+            v = redis_get(key);
+            st = v ? json_loads(v, 0, NULL) : NULL;
+            if (st && strcmp(jstr(st, "state") ? jstr(st, "state") : "",
+                             "active") == 0)
+            {
+                active++;
+            }
+            json_decref(st);
+            free(v);
+        }
+        if (active == NRULES) {
+            return;
+        }
+        cr_assert(h_now_ms() < deadline, "%d of %d rules active in the "
+                  "engine after %d ms", active, NRULES, WAIT_MS);
+        sleep_ms(100);
+    }
+}
+
+static json_t *
+run_sdk(void)
+{
+    char          cmd[PATH_MAX * 2 + 256], js[PATH_MAX + 32], *out;
+    json_t       *j;
+    json_error_t  je;
+
+    snprintf(js, sizeof(js), "%s/t/js/node_modules", env->root);
+    cr_assert_eq(access(js, R_OK), 0, "%s is missing: run scripts/deps.sh "
+                 "--test", js);
+    snprintf(cmd, sizeof(cmd),
+             "node '%s/t/js/send-rule-traces.mjs' "
+             "http://127.0.0.1:%d/v1/traces proto", env->root,
+             env->http_port);
+    out = run(cmd);
+    j = json_loads(out, 0, &je);
+    cr_assert_not_null(j, "send-rule-traces.mjs output: %s: %s", je.text,
+                       out);
+    free(out);
+    cr_assert(json_is_true(json_object_get(j, "ok")));
+    cr_assert_eq(json_object_size(json_object_get(j, "traces")), NTRACES);
+    return j;
+}
+
+/* GET /api/v1/signals (with a query string) -> the "signals" array. */
+static json_t *
+list_signals(const char *query)
+{
+    json_t  *j, *a;
+
+    j = api_ok("GET", READ_KEY, NULL, 200, "/api/v1/signals%s%s",
+               query ? "?" : "", query ? query : "");
+    a = json_object_get(j, "signals");
+    cr_assert(json_is_array(a), "GET /api/v1/signals: a \"signals\" array");
+    json_incref(a);
+    json_decref(j);
+    return a;
+}
+
+/*
+ * Creates the rules, waits until the engine has them, sends the traces,
+ * waits until the engine has completed and evaluated all of them and the
+ * signals are in Redis, and reads the signal list.
+ */
+static void
+scenario(scenario_t *sc)
+{
+    json_t    *stats = NULL;
+    int64_t    deadline;
+    int        i;
+    uint64_t   c0 = 0;
+
+    memset(sc, 0, sizeof(*sc));
+    for (i = 0; i < NRULES; i++) {
+        if (i == R_TIMEOUT) {
+            create_rule_with_curl(sc);
+        } else {
+            create_rule(sc, i);
+        }
+    }
+    wait_rules_active(sc);
+
+    stats = h_stats(env, NULL);
+    cr_assert_not_null(stats);
+    c0 = stat_u(stats, "traces_completed");
+    json_decref(stats);
+
+    sc->sent = run_sdk();
+
+    /* every trace completed and evaluated, no signal still queued */
+    deadline = h_now_ms() + WAIT_MS;
+    for ( ;; ) {
+        stats = h_stats(env, NULL);
+        cr_assert_not_null(stats);
+        if (stat_u(stats, "traces_completed") >= c0 + NTRACES
+            && (json_object_get(stats, "signals_pending") == NULL
+                || stat_u(stats, "signals_pending") == 0))
+        {
+            json_decref(stats);
+            break;
+        }
+        cr_assert(h_now_ms() < deadline, "%llu of %d traces completed",
+                  (unsigned long long) (stat_u(stats, "traces_completed")
+                                        - c0), NTRACES);
+        json_decref(stats);
+        sleep_ms(100);
+    }
+
+    /* the I/O thread writes after the evaluation: wait for the three */
+    deadline = h_now_ms() + WAIT_MS;
+    for ( ;; ) {
+        sc->signals = list_signals(NULL);
+        if (json_array_size(sc->signals) >= 3
+            || h_now_ms() > deadline)
+        {
+            break;
+        }
+        json_decref(sc->signals);
+        sleep_ms(100);
+    }
+    /* and a little longer, so a wrong extra signal has time to show up */
+    json_decref(sc->signals);
+    sleep_ms(IDLE_MS);
+    sc->signals = list_signals(NULL);
+}
+
+static void
+scenario_free(scenario_t *sc)
+{
+    json_decref(sc->sent);
+    json_decref(sc->signals);
+}
+
+static json_t *
+sent_trace(scenario_t *sc, const char *name)
+{
+    json_t  *t = json_object_get(json_object_get(sc->sent, "traces"), name);
+
+    cr_assert_not_null(t, "sent trace %s", name);
+    return t;
+}
+
+static const char *
+sent_tid(scenario_t *sc, const char *name)
+{
+    return jstr(sent_trace(sc, name), "trace_id");
+}
+
+static const char *
+sent_span(scenario_t *sc, const char *name, const char *label)
+{
+    const char  *s;
+
+    s = jstr(json_object_get(sent_trace(sc, name), "spans"), label);
+    cr_assert_not_null(s, "span %s of %s", label, name);
+    return s;
+}
+
+/* The signal of (rule, trace) in a list, or NULL. */
+static json_t *
+find_signal(json_t *list, const char *rule_id, const char *trace_id)
+{
+    json_t  *s;
+    size_t   i;
+
+    json_array_foreach(list, i, s) {
+        if (strcmp(jstr(s, "rule_id") ? jstr(s, "rule_id") : "", rule_id) == 0
+            && strcmp(jstr(s, "trace_id") ? jstr(s, "trace_id") : "",
+                      trace_id) == 0)
+        {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* Witness group g of a signal holds exactly the span ids given (NULL-ended). */
+static void
+expect_witnesses(json_t *sig, size_t ngroups, size_t g, ...)
+{
+    json_t      *w = json_object_get(sig, "witnesses"), *grp;
+    va_list      ap;
+    const char  *id;
+    size_t       n = 0, k;
+    int          found;
+
+    cr_assert(json_is_array(w), "signal %s: witnesses", jstr(sig, "id"));
+    cr_assert_eq(json_array_size(w), ngroups, "signal %s (%s): %zu witness "
+                 "groups, expected %zu", jstr(sig, "id"),
+                 jstr(sig, "rule_name"), json_array_size(w), ngroups);
+    grp = json_array_get(w, g);
+    cr_assert(json_is_array(grp));
+    va_start(ap, g);
+    while ((id = va_arg(ap, const char *)) != NULL) {
+        n++;
+        found = 0;
+        for (k = 0; k < json_array_size(grp); k++) {
+            if (strcmp(json_string_value(json_array_get(grp, k)), id) == 0) {
+                found = 1;
+            }
+        }
+        cr_assert(found, "signal %s (%s): span %s is a witness of clause "
+                  "%zu", jstr(sig, "id"), jstr(sig, "rule_name"), id, g);
+    }
+    va_end(ap);
+    cr_assert_eq(json_array_size(grp), n, "signal %s (%s): clause %zu has "
+                 "%zu witnesses, expected %zu", jstr(sig, "id"),
+                 jstr(sig, "rule_name"), g, json_array_size(grp), n);
+}
+
+/* The fields every signal carries (DSL.md, docs/internals.md). */
+static void
+expect_signal(scenario_t *sc, json_t *sig, int rule, const char *trace,
+    const char *root_name)
+{
+    char  sid[17];
+
+    cr_assert_not_null(sig, "a signal of rule '%s' on trace %s (%s)",
+                       rules[rule].name, sent_tid(sc, trace), trace);
+    signal_id(sc->rule_id[rule], sent_tid(sc, trace), sid);
+    cr_assert_str_eq(jstr(sig, "id"), sid, "signal id = SHA-1(rule:trace)");
+    cr_assert_str_eq(jstr(sig, "rule_name"), rules[rule].name);
+    cr_assert_str_eq(jstr(sig, "severity"), rules[rule].severity);
+    cr_assert_eq(json_integer_value(json_object_get(sig, "rule_version")), 1);
+    cr_assert_str_eq(jstr(sig, "root_name"), root_name);
+    cr_assert_str_eq(jstr(sig, "root_service"),
+                     jstr(sc->sent, "service"));
+    cr_assert_str_eq(jstr(sig, "status"), "open");
+    cr_assert(json_is_string(json_object_get(sig, "trace_start")));
+    cr_assert(json_is_string(json_object_get(sig, "detected_at")));
+    cr_assert(json_is_string(json_object_get(sig, "message"))
+              && strlen(jstr(sig, "message")) > 0, "a message");
+    cr_assert(json_is_null(json_object_get(sig, "acknowledged_at")));
+    cr_assert(json_is_null(json_object_get(sig, "resolved_at")));
+}
+
+
+/* --- tests ------------------------------------------------------------------ */
+
+Test(e2e_rules, each_rule_fires_on_its_trace_and_never_on_a_near_miss)
+{
+    scenario_t   sc;
+    json_t      *sig, *s;
+    size_t       i;
+    char        *dump;
+    const char  *t;
+
+    scenario(&sc);
+
+    dump = json_dumps(sc.signals, JSON_INDENT(1));
+    cr_assert_eq(json_array_size(sc.signals), 3, "exactly three signals "
+                 "(auth storm, PII without audit, slow query in payment); "
+                 "got %s", dump);
+    free(dump);
+
+    sig = find_signal(sc.signals, sc.rule_id[R_AUTH],
+                      sent_tid(&sc, "auth_storm"));
+    expect_signal(&sc, sig, R_AUTH, "auth_storm", "POST /login");
+    expect_witnesses(sig, 2, 0, sent_span(&sc, "auth_storm", "bad"), NULL);
+    expect_witnesses(sig, 2, 1, sent_span(&sc, "auth_storm", "good"), NULL);
+
+    sig = find_signal(sc.signals, sc.rule_id[R_PII],
+                      sent_tid(&sc, "pii_no_audit"));
+    expect_signal(&sc, sig, R_PII, "pii_no_audit", "GET /customer/42");
+    expect_witnesses(sig, 1, 0, sent_span(&sc, "pii_no_audit", "load"), NULL);
+
+    sig = find_signal(sc.signals, sc.rule_id[R_SLOWDB],
+                      sent_tid(&sc, "payment_slow_db"));
+    expect_signal(&sc, sig, R_SLOWDB, "payment_slow_db", "payment.process");
+    expect_witnesses(sig, 1, 0, sent_span(&sc, "payment_slow_db", "db"),
+                     NULL);
+
+    /* the near misses and the TIMEOUT trace: nothing, from any rule */
+    json_array_foreach(sc.signals, i, s) {
+        t = jstr(s, "trace_id");
+        cr_assert(strcmp(t, sent_tid(&sc, "auth_near_miss")) != 0,
+                  "logins 10 s apart raised %s", jstr(s, "rule_name"));
+        cr_assert(strcmp(t, sent_tid(&sc, "pii_audited")) != 0,
+                  "PII with an audit log raised %s", jstr(s, "rule_name"));
+        cr_assert(strcmp(t, sent_tid(&sc, "payment_fast_db")) != 0,
+                  "a fast query raised %s", jstr(s, "rule_name"));
+        cr_assert(strcmp(t, sent_tid(&sc, "slow_db_outside")) != 0,
+                  "a slow query outside the payment flow raised %s",
+                  jstr(s, "rule_name"));
+        cr_assert(strcmp(jstr(s, "rule_id"), sc.rule_id[R_TIMEOUT]) != 0,
+                  "the TIMEOUT rule fired (on %s): no OTel status is TIMEOUT",
+                  t);
+    }
+
+    scenario_free(&sc);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
+}
+
+Test(e2e_rules, signal_filters_lifecycle_trace_view_and_counts)
+{
+    scenario_t   sc;
+    json_t      *sig, *list, *j, *spans, *tsigs, *s, *counts, *c;
+    char         q[512], sid[17], *dump;
+    const char  *tid, *label, *span_id, *ack;
+    size_t       i;
+    long         st;
+    int          found;
+
+    scenario(&sc);
+    cr_assert_eq(json_array_size(sc.signals), 3);
+
+    /* newest first */
+    for (i = 1; i < json_array_size(sc.signals); i++) {
+        cr_assert(strcmp(jstr(json_array_get(sc.signals, i - 1),
+                              "detected_at"),
+                         jstr(json_array_get(sc.signals, i),
+                              "detected_at")) >= 0, "newest first");
+    }
+
+    /* filters */
+    snprintf(q, sizeof(q), "rule_id=%s", sc.rule_id[R_PII]);
+    list = list_signals(q);
+    cr_assert_eq(json_array_size(list), 1, "rule_id filter");
+    cr_assert_str_eq(jstr(json_array_get(list, 0), "trace_id"),
+                     sent_tid(&sc, "pii_no_audit"));
+    json_decref(list);
+
+    list = list_signals("severity=medium");
+    cr_assert_eq(json_array_size(list), 1, "severity filter");
+    cr_assert_str_eq(jstr(json_array_get(list, 0), "rule_id"),
+                     sc.rule_id[R_SLOWDB]);
+    json_decref(list);
+
+    snprintf(q, sizeof(q), "trace_id=%s", sent_tid(&sc, "auth_storm"));
+    list = list_signals(q);
+    cr_assert_eq(json_array_size(list), 1, "trace_id filter");
+    json_decref(list);
+
+    snprintf(q, sizeof(q), "rule_id=%s", sc.rule_id[R_TIMEOUT]);
+    list = list_signals(q);
+    cr_assert_eq(json_array_size(list), 0, "the TIMEOUT rule has none");
+    json_decref(list);
+
+    /* one signal: get, acknowledge, resolve */
+    tid = sent_tid(&sc, "auth_storm");
+    signal_id(sc.rule_id[R_AUTH], tid, sid);
+    sig = api_ok("GET", READ_KEY, NULL, 200, "/api/v1/signals/%s", sid);
+    cr_assert_str_eq(jstr(sig, "trace_id"), tid);
+    cr_assert_str_eq(jstr(sig, "status"), "open");
+    json_decref(sig);
+
+    j = api("PATCH", READ_KEY, "{\"status\": \"acknowledged\"}", &st,
+            "/api/v1/signals/%s", sid);
+    cr_assert_eq(st, 403, "a read key can't change a signal");
+    expect_error(j, "PATCH with a read key");
+    json_decref(j);
+
+    sig = api_ok("PATCH", WRITE_KEY, "{\"status\": \"acknowledged\"}", 200,
+                 "/api/v1/signals/%s", sid);
+    cr_assert_str_eq(jstr(sig, "status"), "acknowledged");
+    cr_assert(json_is_string(json_object_get(sig, "acknowledged_at")),
+              "acknowledged_at recorded");
+    cr_assert(json_is_null(json_object_get(sig, "resolved_at")));
+    ack = jstr(sig, "acknowledged_at");
+    cr_assert(strcmp(ack, jstr(sig, "detected_at")) >= 0,
+              "acknowledged after detection");
+    json_incref(json_object_get(sig, "acknowledged_at"));
+    j = json_object_get(sig, "acknowledged_at");
+    json_decref(sig);
+
+    sig = api_ok("PATCH", WRITE_KEY, "{\"status\": \"resolved\"}", 200,
+                 "/api/v1/signals/%s", sid);
+    cr_assert_str_eq(jstr(sig, "status"), "resolved");
+    cr_assert(json_equal(json_object_get(sig, "acknowledged_at"), j),
+              "acknowledged_at kept");
+    cr_assert(json_is_string(json_object_get(sig, "resolved_at")),
+              "resolved_at recorded");
+    cr_assert(strcmp(jstr(sig, "resolved_at"), json_string_value(j)) >= 0);
+    json_decref(j);
+    json_decref(sig);
+
+    /* the change is stored: GET and the status filter see it */
+    sig = api_ok("GET", READ_KEY, NULL, 200, "/api/v1/signals/%s", sid);
+    cr_assert_str_eq(jstr(sig, "status"), "resolved");
+    json_decref(sig);
+    list = list_signals("status=resolved");
+    cr_assert_eq(json_array_size(list), 1, "status filter: resolved");
+    cr_assert_str_eq(jstr(json_array_get(list, 0), "id"), sid);
+    json_decref(list);
+    list = list_signals("status=open");
+    cr_assert_eq(json_array_size(list), 2, "status filter: open");
+    json_decref(list);
+
+    j = api("PATCH", WRITE_KEY, "{\"status\": \"escalated\"}", &st,
+            "/api/v1/signals/%s", sid);
+    cr_assert_eq(st, 400, "an unknown status is refused");
+    expect_error(j, "PATCH status escalated");
+    json_decref(j);
+    j = api("GET", READ_KEY, NULL, &st, "/api/v1/signals/0123456789abcdef");
+    cr_assert_eq(st, 404, "unknown signal id");
+    expect_error(j, "GET unknown signal");
+    json_decref(j);
+
+    /* the trace view: every span, and the signal raised on it */
+    j = api_ok("GET", READ_KEY, NULL, 200, "/api/v1/traces/%s", tid);
+    spans = json_object_get(json_object_get(j, "trace"), "spans");
+    if (spans == NULL) {
+        spans = json_object_get(j, "spans");
+    }
+    dump = json_dumps(j, 0);
+    cr_assert(json_is_array(spans), "GET /api/v1/traces/{id}: spans: %.400s",
+              dump);
+    free(dump);
+    cr_assert_eq(json_array_size(spans),
+                 (size_t) json_integer_value(json_object_get(
+                     sent_trace(&sc, "auth_storm"), "span_count")),
+                 "every span of the trace");
+    json_object_foreach(json_object_get(sent_trace(&sc, "auth_storm"),
+                                        "spans"), label, c)
+    {
+        span_id = json_string_value(c);
+        found = 0;
+        json_array_foreach(spans, i, s) {
+            if (strcmp(jstr(s, "span_id"), span_id) == 0) {
+                found = 1;
+                cr_assert_str_eq(jstr(s, "trace_id"), tid);
+                cr_assert(json_is_string(json_object_get(s, "name")));
+                cr_assert(json_is_string(json_object_get(s, "status")));
+                cr_assert(json_is_string(json_object_get(s, "kind")));
+                cr_assert(json_is_integer(json_object_get(s, "start_ns")));
+                cr_assert(json_is_object(json_object_get(s, "attributes")));
+                cr_assert(json_is_object(json_object_get(s, "resource")));
+                cr_assert(json_is_array(json_object_get(s, "events")));
+                cr_assert(json_is_array(json_object_get(s, "links")));
+                cr_assert_str_eq(jstr(s, "service"), jstr(sc.sent,
+                                                          "service"));
+            }
+        }
+        cr_assert(found, "span %s (%s) in the stored trace", span_id, label);
+    }
+    tsigs = json_object_get(j, "signals");
+    cr_assert(json_is_array(tsigs), "the trace's signals");
+    cr_assert_eq(json_array_size(tsigs), 1);
+    s = json_array_get(tsigs, 0);
+    cr_assert_str_eq(json_is_string(s) ? json_string_value(s)
+                                       : jstr(s, "id"), sid);
+    json_decref(j);
+
+    /* a near miss raised nothing, so its trace was not stored */
+    j = api("GET", READ_KEY, NULL, &st, "/api/v1/traces/%s",
+            sent_tid(&sc, "auth_near_miss"));
+    cr_assert_eq(st, 404, "the trace of a near miss is not stored");
+    expect_error(j, "GET near-miss trace");
+    json_decref(j);
+
+    /* counts by rule and by severity */
+    counts = api_ok("GET", READ_KEY, NULL, 200, "/api/v1/signals/counts");
+    dump = json_dumps(counts, 0);
+    c = json_object_get(counts, "by_rule");
+    cr_assert(json_is_object(c), "counts by rule: %s", dump);
+    cr_assert_eq(json_integer_value(json_object_get(c, sc.rule_id[R_AUTH])),
+                 1, "%s", dump);
+    cr_assert_eq(json_integer_value(json_object_get(c, sc.rule_id[R_PII])), 1);
+    cr_assert_eq(json_integer_value(json_object_get(c,
+                                                    sc.rule_id[R_SLOWDB])), 1);
+    cr_assert_eq(json_integer_value(json_object_get(c,
+                                                    sc.rule_id[R_TIMEOUT])),
+                 0);
+    c = json_object_get(counts, "by_severity");
+    cr_assert(json_is_object(c), "counts by severity: %s", dump);
+    cr_assert_eq(json_integer_value(json_object_get(c, "critical")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(c, "high")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(c, "medium")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(c, "low")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(counts, "total")), 3,
+                 "%s", dump);
+    free(dump);
+    json_decref(counts);
+
+    /* auth: no key is 401, on reads too */
+    j = api("GET", NULL, NULL, &st, "/api/v1/signals");
+    cr_assert_eq(st, 401, "no key");
+    expect_error(j, "GET /api/v1/signals without a key");
+    json_decref(j);
+    j = api("GET", "not-a-key", NULL, &st, "/api/v1/signals");
+    cr_assert_eq(st, 401, "unknown key");
+    json_decref(j);
+
+    scenario_free(&sc);
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
+}
