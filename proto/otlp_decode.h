@@ -70,6 +70,9 @@ int bt_otlp_scan(const uint8_t *body, size_t len, const bt_otlp_limits_t *lim,
  * the same body and limits: writes exactly scan->batch_len bytes into out,
  * one batch (magic, count, span records) as shm/bt_span.h describes.  It
  * does not re-validate.  This function can't fail.
+ *
+ * Fastest right after the scan of the same body on the same thread (it
+ * takes its write bound from that scan); otherwise it scans again first.
  */
 void bt_otlp_write(const uint8_t *body, size_t len,
     const bt_otlp_limits_t *lim, uint8_t *out);
