@@ -18,6 +18,39 @@ is_cont(unsigned char c)
 }
 
 
+/*
+ * Replaces bytes that are not valid UTF-8 by '?' in place, so the
+ * message and source line can always go into JSON (a rule's source and
+ * its string literals come from users).
+ */
+static void
+utf8_clean(char *s)
+{
+    unsigned char  *p;
+    int             n, i;
+
+    p = (unsigned char *) s;
+    while (*p) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        n = (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+            : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        for (i = 1; n > 0 && i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                n = -1;
+            }
+        }
+        if (n < 0 || (n == 1 && *p < 0xc2)) {
+            *p++ = '?';
+            continue;
+        }
+        p += n + 1;
+    }
+}
+
+
 void
 bt_diag_linecol(const char *src, size_t len, uint32_t off,
     uint32_t *line, uint32_t *col)
@@ -96,6 +129,10 @@ bt_diag_add(bt_diags_t *diags, const char *src, size_t len,
     }
 
     d.source_line = strndup(src + ls, le - ls);
+    if (d.source_line != NULL) {
+        utf8_clean(d.source_line);
+    }
+    utf8_clean(d.message);
     /* one caret char per source character, tabs kept so columns line up */
     d.caret = malloc((size_t) (le - ls) + 2);
     if (d.source_line == NULL || d.caret == NULL) {

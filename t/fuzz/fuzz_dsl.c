@@ -266,6 +266,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(s);
     }
     j = bt_diags_json(&d);
+    if (j == NULL) {
+        abort();                    /* any source must give valid JSON */
+    }
     json_decref(j);
 
     if (r != NULL) {

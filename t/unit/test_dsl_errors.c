@@ -393,3 +393,21 @@ Test(dsl_errors, diags_may_be_null)
     cr_assert_null(bt_rule_compile("trace.", 6, NULL));
     bt_rule_free(bt_rule_compile("trace.has('x')", 14, NULL));
 }
+
+
+Test(dsl_errors, invalid_utf8_still_gives_json)
+{
+    const char  src[] = "trace.has(s => s.status === '\xff\xfe') \xc3";
+    bt_diags_t   d;
+    json_t      *a;
+
+    bt_diags_init(&d);
+    cr_assert_null(bt_rule_compile(src, sizeof(src) - 1, &d));
+    a = bt_diags_json(&d);
+    cr_assert_not_null(a, "every diagnostic must convert to JSON");
+    cr_assert_str_eq(d.items[0].message, "unexpected character '?'");
+    cr_assert_str_eq(d.items[0].source_line,
+                     "trace.has(s => s.status === '?" "?') ?");
+    json_decref(a);
+    bt_diags_free(&d);
+}
