@@ -1260,6 +1260,16 @@ ngx_http_betrace_api_send_json(ngx_http_request_t *r, ngx_uint_t status,
         return rc;
     }
 
+    if (status == NGX_HTTP_NO_CONTENT) {
+        json_decref(json);
+
+        r->headers_out.status = status;
+        r->header_only = 1;
+        ngx_http_clear_content_length(r);
+
+        return ngx_http_send_header(r);
+    }
+
     if (json == NULL) {
         s = NULL;
         len = 2;
