@@ -56,7 +56,10 @@ mkdir -p "$OBJ"
 objs=()
 for f in "${srcs[@]}"; do
     o="$OBJ/$(echo "${f%.c}" | tr / _).o"
-    if [ ! -f "$o" ] || [ "$f" -nt "$o" ]; then
+    # rebuilt when its source or any header is newer (headers are shared)
+    if [ ! -f "$o" ] || [ "$f" -nt "$o" ] \
+       || [ -n "$(find shm proto dsl engine build/gen -name '*.h' \
+                  -newer "$o" -print -quit)" ]; then
         "$CC" "${CFLAGS[@]}" -c "$f" -o "$o"
     fi
     objs+=("$o")
