@@ -265,7 +265,11 @@ poll_rules(bt_sig_t *s, io_state_t *st)
     freeReplyObject(r);
 
     if (st->force_reload || !s->rules_loaded_once || v != s->rules_version) {
-        engine_log(ENGINE_LOG_DEBUG, "rules: reload (forced %d, loaded %d, version %llu -> %llu)", st->force_reload, s->rules_loaded_once, (unsigned long long) s->rules_version, (unsigned long long) v);
+        engine_log(ENGINE_LOG_DEBUG, "rules: reload (forced %d, loaded "
+                   "%d, version %llu -> %llu)", st->force_reload,
+                   s->rules_loaded_once,
+                   (unsigned long long) s->rules_version,
+                   (unsigned long long) v);
         if (bt_rules_reload(s, v) != 0) {
             return -1;
         }
@@ -341,6 +345,8 @@ write_signals(bt_sig_t *s)
     uint64_t       tail, head, n, i, done, now_ns, us;
     int            blocked, lost, noscript;
 
+    /* pairs with the store of qhead in on_fire(): items up to head are
+       fully written */
     tail = s->qtail;
     head = __atomic_load_n(&s->qhead, __ATOMIC_ACQUIRE);
     n = head - tail;
@@ -404,6 +410,7 @@ write_signals(bt_sig_t *s)
         bt_sigitem_free(s->q[(tail + i) & s->qmask]);
         s->q[(tail + i) & s->qmask] = NULL;
     }
+    /* pairs with the acquire load of qtail in bt_sigq_len() */
     __atomic_store_n(&s->qtail, tail + done, __ATOMIC_RELEASE);
 
     if (lost) {

@@ -106,6 +106,8 @@ bt_sigq_len(bt_sig_t *s)
 {
     uint64_t  h, t;
 
+    /* pairs with the release store of qtail in write_signals(): a slot
+       counted free has been emptied by the I/O thread */
     t = __atomic_load_n(&s->qtail, __ATOMIC_ACQUIRE);
     h = __atomic_load_n(&s->qhead, __ATOMIC_ACQUIRE);
     return h - t;
@@ -319,6 +321,9 @@ on_fire(void *arg, uint32_t index, void *user, const bt_witness_t *w)
     }
     __atomic_add_fetch(&it->trace->refs, 1, __ATOMIC_RELAXED);
 
+    /* the item is complete before head moves: pairs with the acquire
+       load of qhead in write_signals() (seq_cst also for the Dekker
+       below) */
     s->q[s->qhead & s->qmask] = it;
     __atomic_store_n(&s->qhead, s->qhead + 1, __ATOMIC_SEQ_CST);
     s->emitted++;

@@ -34,7 +34,7 @@
 
 static h_env_t  *env;
 
-/* --- Redis ---------------------------------------------------------------- */
+/* --- Redis --------------------------------------------------------------- */
 
 static redisContext *
 rconn(void)
@@ -195,7 +195,7 @@ wait_nsignals(redisContext *c, long long n, int timeout_ms)
     return k;
 }
 
-/* --- the engine's counters, read from the segment ---------------------- */
+/* --- the engine's counters, read from the segment ------------------------ */
 
 static bt_shm_t *
 seg(void)
@@ -231,7 +231,7 @@ wait_es(bt_shm_t *shm, size_t off, uint64_t want, int timeout_ms)
 #define WAIT_ES(shm, f, want, ms) \
     wait_es(shm, offsetof(bt_engine_stats_t, f), want, ms)
 
-/* --- traces as OTLP/JSON ----------------------------------------------- */
+/* --- traces as OTLP/JSON ------------------------------------------------- */
 
 typedef struct {
     const char  *id;            /* 16 hex */
@@ -376,7 +376,7 @@ teardown(void)
 }
 
 
-/* --- the rules of DSL.md ---------------------------------------------------- */
+/* --- the rules of DSL.md ------------------------------------------------- */
 
 #define R_AUTH  "auth-retry-storm"
 #define R_PII   "pii-without-audit"
@@ -663,7 +663,7 @@ Test(signals, dsl_rules_fire_and_near_misses_stay_quiet,
 }
 
 
-/* --- live changes ------------------------------------------------------------ */
+/* --- live changes -------------------------------------------------------- */
 
 static volatile int  traffic_stop;
 
@@ -767,7 +767,7 @@ Test(signals, live_change_disable_delete, .init = setup, .fini = teardown,
 }
 
 
-/* --- one (rule, trace), one signal ---------------------------------------- */
+/* --- one (rule, trace), one signal --------------------------------------- */
 
 Test(signals, reopened_trace_and_restart_give_one_signal, .init = setup,
      .fini = teardown, .timeout = 120)
@@ -835,7 +835,7 @@ Test(signals, reopened_trace_and_restart_give_one_signal, .init = setup,
 }
 
 
-/* --- Redis down ------------------------------------------------------------ */
+/* --- Redis down ---------------------------------------------------------- */
 
 Test(signals, redis_restart_during_traffic, .init = setup, .fini = teardown,
      .timeout = 120)
@@ -929,7 +929,7 @@ Test(signals, tiny_queue_counts_overflow, .init = setup_small_queue,
 }
 
 
-/* --- retention ---------------------------------------------------------------- */
+/* --- retention ----------------------------------------------------------- */
 
 Test(signals, retention_by_count, .init = setup_retention, .fini = teardown,
      .timeout = 120)
