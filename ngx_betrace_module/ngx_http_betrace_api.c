@@ -66,6 +66,9 @@ static void ngx_http_betrace_api_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_betrace_api_parse_body(ngx_http_request_t *r,
     ngx_http_betrace_api_ctx_t *ctx, ngx_int_t *rc);
 static void ngx_http_betrace_api_json_cleanup(void *data);
+static ngx_int_t ngx_http_betrace_api_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_betrace_api_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 
 
 static ngx_command_t  ngx_http_betrace_api_commands[] = {
@@ -170,6 +173,9 @@ ngx_module_t  ngx_http_betrace_api_module = {
 
 static ngx_str_t  ngx_http_betrace_api_pool_name = ngx_string("betrace");
 
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
 
 static void *
 ngx_http_betrace_api_create_main_conf(ngx_conf_t *cf)
@@ -267,6 +273,7 @@ ngx_http_betrace_api_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_betrace_api_loc_conf_t *prev = parent;
     ngx_http_betrace_api_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t          *clcf;
     ngx_http_betrace_api_main_conf_t  *amcf;
 
     ngx_conf_merge_value(conf->api, prev->api, 0);
@@ -291,6 +298,16 @@ ngx_http_betrace_api_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"betrace_otlp_auth on\" needs "
                            "\"betrace_api_keys\"");
         return NGX_CONF_ERROR;
+    }
+
+    /*
+     * nginx's own limit is the one that also stops a chunked body while
+     * it is read; make it the API's (its 413 page becomes JSON).
+     */
+
+    if (conf->api) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        clcf->client_max_body_size = conf->max_body_size;
     }
 
     if (conf->api && amcf->thread_pool == NULL) {
@@ -391,6 +408,12 @@ ngx_http_betrace_api_postconf(ngx_conf_t *cf)
     }
 
     *h = ngx_http_betrace_api_access;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_betrace_api_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_betrace_api_body_filter;
 
     return NGX_OK;
 }
@@ -1247,11 +1270,12 @@ ngx_int_t
 ngx_http_betrace_api_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json)
 {
-    char         *s;
-    size_t        len;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    char                        *s;
+    size_t                       len;
+    ngx_int_t                    rc;
+    ngx_buf_t                   *b;
+    ngx_chain_t                  out;
+    ngx_http_betrace_api_ctx_t  *ctx;
 
     rc = ngx_http_discard_request_body(r);
 
@@ -1291,6 +1315,11 @@ ngx_http_betrace_api_send_json(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_betrace_api_module);
+    if (ctx) {
+        ctx->json_sent = 1;
+    }
+
     b->last = ngx_cpymem(b->pos, s ? s : "{}", len);
     *b->last++ = '\n';
     b->last_buf = (r == r->main) ? 1 : 0;
@@ -1314,6 +1343,134 @@ ngx_http_betrace_api_send_json(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * Errors nginx answers itself in an API location (413 from
+ * client_max_body_size, 400 for a malformed request, 408, 500 from a
+ * handler's status code) would be HTML pages; the header filter swaps
+ * them for the API's JSON error and the body filter sends it in place of
+ * the page.
+ */
+
+static ngx_int_t
+ngx_http_betrace_api_header_filter(ngx_http_request_t *r)
+{
+    const char                       *code;
+    ngx_buf_t                        *b;
+    ngx_uint_t                        status;
+    ngx_http_betrace_api_ctx_t       *ctx;
+    ngx_http_betrace_api_loc_conf_t  *alcf;
+
+    status = r->headers_out.status;
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_betrace_api_module);
+
+    if (r != r->main || !alcf->api || status < NGX_HTTP_BAD_REQUEST) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_betrace_api_module);
+
+    if (ctx && ctx->json_sent) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_betrace_api_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_betrace_api_module);
+    }
+
+    switch (status) {
+    case NGX_HTTP_BAD_REQUEST:
+        code = "bad_request";
+        break;
+    case NGX_HTTP_NOT_FOUND:
+        code = "not_found";
+        break;
+    case NGX_HTTP_NOT_ALLOWED:
+        code = "method_not_allowed";
+        break;
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        code = "request_timeout";
+        break;
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        code = "body_too_large";
+        break;
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        code = "uri_too_long";
+        break;
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        code = "unavailable";
+        break;
+    default:
+        code = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? "internal"
+                                                         : "error";
+    }
+
+    b = ngx_create_temp_buf(r->pool, 128);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_sprintf(b->pos,
+                          "{\"error\":{\"code\":\"%s\",\"message\":"
+                          "\"%ui %s\"}}\n", code, status,
+                          status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+                          ? "the request body is too large"
+                          : "nginx refused the request");
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    ctx->error_body = b;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_betrace_api_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t                  out, *cl;
+    ngx_http_betrace_api_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_betrace_api_module);
+
+    if (ctx == NULL || ctx->error_body == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* nginx's page is dropped: its buffers are static or pool memory */
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+    }
+
+    if (ctx->error_sent) {
+        return NGX_OK;
+    }
+
+    ctx->error_sent = 1;
+
+    out.buf = ctx->error_body;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
 }
 
 

@@ -104,6 +104,11 @@ struct ngx_http_betrace_api_ctx_s {
     ngx_str_t                            key_name;
     const ngx_http_betrace_api_route_t  *route;
     ngx_http_betrace_api_main_conf_t    *amcf;
+
+    /* the JSON error filter: nginx's own error pages become JSON */
+    ngx_buf_t                           *error_body;
+    unsigned                             json_sent:1;
+    unsigned                             error_sent:1;
 };
 
 
