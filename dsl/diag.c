@@ -26,7 +26,7 @@ is_cont(unsigned char c)
 static void
 utf8_clean(char *s)
 {
-    unsigned char  *p;
+    unsigned char  *p, lo, hi;
     int             n, i;
 
     p = (unsigned char *) s;
@@ -35,14 +35,30 @@ utf8_clean(char *s)
             p++;
             continue;
         }
-        n = (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
-            : (*p & 0xf8) == 0xf0 ? 3 : -1;
+
+        /* RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF */
+        lo = 0x80;
+        hi = 0xbf;
+        if (*p >= 0xc2 && *p <= 0xdf) {
+            n = 1;
+        } else if (*p >= 0xe0 && *p <= 0xef) {
+            n = 2;
+            lo = *p == 0xe0 ? 0xa0 : 0x80;
+            hi = *p == 0xed ? 0x9f : 0xbf;
+        } else if (*p >= 0xf0 && *p <= 0xf4) {
+            n = 3;
+            lo = *p == 0xf0 ? 0x90 : 0x80;
+            hi = *p == 0xf4 ? 0x8f : 0xbf;
+        } else {
+            n = -1;
+        }
+
         for (i = 1; n > 0 && i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80) {
+            if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xbf)) {
                 n = -1;
             }
         }
-        if (n < 0 || (n == 1 && *p < 0xc2)) {
+        if (n < 0) {
             *p++ = '?';
             continue;
         }
