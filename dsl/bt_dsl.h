@@ -170,6 +170,17 @@ void bt_rule_free(bt_rule_t *rule);
 /* Number of positive clauses (= witness groups a firing reports). */
 uint32_t bt_rule_nclauses(const bt_rule_t *rule);
 
+/*
+ * Returns 1 when the rule, once true for some spans of a trace, stays true
+ * whatever other spans of that trace arrive later, so the engine may fire
+ * it before the trace is complete: it is built only from has, sequence,
+ * where, within, &&, || and count / spanCount / duration compared with
+ * > or >= a constant, and its span lambdas don't look at parent, children
+ * or isRoot.  Returns 0 otherwise (missing, !, ===, rootName...).  This
+ * function can't fail.
+ */
+int bt_rule_monotone(const bt_rule_t *rule);
+
 /* The rule's source text as compiled (not NUL-terminated), and its length. */
 const char *bt_rule_source(const bt_rule_t *rule, size_t *len);
 

@@ -590,6 +590,90 @@ trigger(bt_rule_t *r, const node_t *n)
 }
 
 
+/* a span condition that does not look at other spans of the trace */
+static int
+local(const node_t *n)
+{
+    uint32_t  i;
+
+    if (n == NULL) {
+        return 1;
+    }
+    if (n->opc == OP_F_PARENT || n->opc == OP_F_CHILDREN
+        || n->opc == OP_F_ISROOT)
+    {
+        return 0;
+    }
+    if (!local(n->a) || !local(n->b)) {
+        return 0;
+    }
+    for (i = 0; i < n->nargs; i++) {
+        if (!local(n->args[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/* the scope chain of a clause only grows as spans arrive */
+static int
+scope_grows(const node_t *recv)
+{
+    if (recv->opc != OP_T_WHERE) {
+        return 1;
+    }
+    return local(recv->args[0]) && scope_grows(recv->a->a);
+}
+
+
+static int
+monotone(const node_t *n)
+{
+    const node_t  *x, *y;
+    uint32_t       i;
+
+    switch (n->opc) {
+    case OP_T_HAS:
+    case OP_T_SEQ:
+        for (i = 0; i < n->nargs; i++) {
+            if (!local(n->args[i])) {
+                return 0;
+            }
+        }
+        return scope_grows(n->a->a);
+    case OP_AND:
+    case OP_OR:
+        return monotone(n->a) && monotone(n->b);
+    case OP_C_AND:
+    case OP_C_OR:
+        return monotone(n->a->a) && monotone(n->args[0]);
+    case OP_C_WITHIN:
+        return monotone(n->a->a);
+    case OP_BIN:
+        /* growing number > or >= a constant */
+        if (n->op == OPB_GT || n->op == OPB_GE) {
+            x = n->a;
+            y = n->b;
+        } else if (n->op == OPB_LT || n->op == OPB_LE) {
+            x = n->b;
+            y = n->a;
+        } else {
+            return 0;
+        }
+        if (y->kind != N_NUM) {
+            return 0;
+        }
+        if (x->opc == OP_T_COUNT) {
+            return local(x->args[0]) && scope_grows(x->a->a);
+        }
+        return x->opc == OP_T_SPANCOUNT || x->opc == OP_T_DURATION;
+    default:
+        return 0;
+    }
+}
+
+
 int
 dsl_compile(bt_rule_t *r)
 {
@@ -611,6 +695,7 @@ dsl_compile(bt_rule_t *r)
         return -1;
     }
     r->trigger = trigger(r, r->root);
+    r->monotone = monotone(r->root);
     return 0;
 }
 
@@ -743,6 +828,13 @@ uint32_t
 bt_rule_nclauses(const bt_rule_t *rule)
 {
     return rule->nclauses;
+}
+
+
+int
+bt_rule_monotone(const bt_rule_t *rule)
+{
+    return rule->monotone;
 }
 
 

@@ -100,6 +100,7 @@ struct bt_rule_s {
     uint32_t        maxseq;     /* longest sequence */
     int32_t         trigger;    /* a predicate that must match somewhere
                                    for the rule to fire, or -1 */
+    int             monotone;   /* see bt_rule_monotone */
 };
 
 /*

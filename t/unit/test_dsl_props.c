@@ -609,3 +609,93 @@ Test(dsl_props, many_prefix_lengths_and_names_in_one_set)
     bt_trace_free(&t);
     sb_free(&b);
 }
+
+
+Test(dsl_props, monotone_rules_are_recognised)
+{
+    static const struct {
+        const char  *src;
+        int          monotone;
+    } cases[] = {
+        { "trace.has(s => s.name === 'a' && s.status === 'ERROR')"
+          ".and(trace.has('b')).within('5s')", 1 },
+        { "trace.where(s => s.name.startsWith('pay')).has(s => "
+          "s.duration > 1000)", 1 },
+        { "trace.sequence('a', 'b') || trace.count('c') > 3", 1 },
+        { "3 < trace.spanCount && trace.duration >= 100", 1 },
+        { "trace.has('a').and(trace.missing('b'))", 0 },
+        { "!trace.has('a')", 0 },
+        { "trace.count('a') === 2", 0 },
+        { "trace.count('a') < 2", 0 },
+        { "trace.has(s => s.children.length === 0)", 0 },
+        { "trace.has(s => s.isRoot)", 0 },
+        { "trace.where(s => s.parent === undefined).has('a')", 0 },
+        { "trace.rootName === 'x'", 0 },
+    };
+    bt_rule_t  *r;
+    size_t      i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        r = bt_rule_compile(cases[i].src, strlen(cases[i].src), NULL);
+        cr_assert_not_null(r, "%s", cases[i].src);
+        cr_expect_eq(bt_rule_monotone(r), cases[i].monotone, "%s",
+                     cases[i].src);
+        bt_rule_free(r);
+    }
+}
+
+
+/* a monotone rule true on part of a trace is true on all of it */
+Test(dsl_props, monotone_rules_stay_true_as_spans_arrive)
+{
+    static const char  *srcs[] = {
+        "trace.has(s => s.name === 'auth.login' && s.status === 'ERROR')"
+        ".and(trace.has(s => s.status === 'OK')).within('1s')",
+        "trace.where(s => s.name.startsWith('payment')).has('db.query')",
+        "trace.sequence('auth.login', 'db.query', 'render')",
+        "trace.count(s => s.attributes.n > 5) >= 2 || trace.duration > 9000",
+        "trace.where('GET /').where('db.query').has(s => s.kind === 'CLIENT')",
+    };
+    bt_eval_ctx_t  *ctx;
+    bt_rule_t      *r;
+    sb_batch_t      full;
+    bt_trace_t      tp, tf;
+    char            ids[64][8];
+    uint32_t        iter, k, n, i, checked;
+
+    ctx = bt_eval_ctx_new();
+    bt_trace_init(&tp);
+    bt_trace_init(&tf);
+    checked = 0;
+    for (iter = 0; iter < 200; iter++) {
+        n = 2 + rnd(40);
+        random_trace(&full, &tf, n, ids);
+        k = 1 + rnd(n - 1);
+
+        /* the first k spans (start order) as if only they had arrived */
+        bt_trace_reset(&tp);
+        for (i = 0; i < k; i++) {
+            cr_assert_eq(bt_trace_add(&tp, &tf.spans[i].s), 0);
+        }
+        cr_assert_eq(bt_trace_link(&tp), 0);
+
+        for (i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
+            r = bt_rule_compile(srcs[i], strlen(srcs[i]), NULL);
+            cr_assert_not_null(r);
+            cr_assert(bt_rule_monotone(r), "%s", srcs[i]);
+            if (bt_rule_eval(r, &tp, ctx, NULL, NULL) == 1) {
+                checked++;
+                cr_assert_eq(bt_rule_eval(r, &tf, ctx, NULL, NULL), 1,
+                             "%s: true on %u of %u spans, false on all",
+                             srcs[i], k, n);
+            }
+            bt_rule_free(r);
+        }
+        bt_trace_reset(&tf);
+        sb_free(&full);
+    }
+    cr_assert_gt(checked, 50, "the property was exercised");
+    bt_trace_free(&tp);
+    bt_trace_free(&tf);
+    bt_eval_ctx_free(ctx);
+}
