@@ -123,6 +123,12 @@ $(B)/bench/bench_eval: $(call obj,bench/bench_eval.c t/lib/span_build.c) $(LIBBT
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The engine with 100 rules and Redis (bench/signals.sh runs it).
+$(B)/bench/bench_signals: $(call obj,bench/bench_signals.c t/lib/span_build.c) \
+                          $(LIBBT)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 # Ingest load generator: prebuilds OTLP bodies (bench/run.sh runs it).  Only
 # the generated protobuf-c code is linked, so it builds on its own.
 $(B)/bench/gen: $(call obj,bench/gen.c) \

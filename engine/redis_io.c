@@ -37,6 +37,7 @@
 #define COMMAND_TIMEOUT_MS  2000
 #define WRITE_BATCH         128
 #define LATENCY_LOG_MS      10000
+#define LATENCY_PUBLISH_MS  1000
 #define DOWN_LOG_MS         30000
 
 /*
@@ -68,7 +69,8 @@ typedef struct {
     uint64_t    next_latency_log;
     uint64_t    down_since;
     uint64_t    down_logged;
-    uint64_t    written_logged;
+    uint64_t    lat_seen;
+    uint64_t    next_latency;
     uint64_t    lat_logged;
     int         force_reload;
 } io_state_t;
@@ -529,15 +531,14 @@ bt_redis_io_main(void *arg)
         if (now >= st.next_latency_log) {
             st.next_latency_log = now + LATENCY_LOG_MS;
             log_latency(s, &st);
-        } else if (s->lat_count != st.written_logged
-                   && (s->lat_count & 63) == 0)
-        {
-            /* fresh figures in the segment without waiting 10 s */
+        } else if (now >= st.next_latency && s->lat_count != st.lat_seen) {
+            /* fresh figures in the segment every second */
             __atomic_store_n(&s->es->signal_latency_p50_us,
                              lat_pct(s, 0.50), __ATOMIC_RELAXED);
             __atomic_store_n(&s->es->signal_latency_p99_us,
                              lat_pct(s, 0.99), __ATOMIC_RELAXED);
-            st.written_logged = s->lat_count;
+            st.lat_seen = s->lat_count;
+            st.next_latency = now + LATENCY_PUBLISH_MS;
         }
 
         publish(s);
