@@ -100,8 +100,13 @@ append_status(bt_sig_t *s, const char *id, const char *state,
         return -1;
     }
 
-    rc = redisAppendCommand(s->rc, "SET %srule:%s:status %s", s->prefix, id,
-                            js);
+    /* only while the rule exists: a status written just after the API
+       deleted the rule (and its status) would be left behind forever */
+    rc = redisAppendCommand(s->rc, "EVAL %s 2 %srule:%s %srule:%s:status %s",
+                            "if redis.call('EXISTS', KEYS[1]) == 1 then "
+                            "return redis.call('SET', KEYS[2], ARGV[1]) "
+                            "end return 0",
+                            s->prefix, id, s->prefix, id, js);
     free(js);
     return rc == REDIS_OK ? 0 : -1;
 }
