@@ -58,6 +58,14 @@ sed -e "s|@ROOT@|$ROOT|g" -e "s|@RUN@|$RUN|g" \
     -e "s|@RING_SLOTS@|$SLOTS|g" -e "s|@RING_SLOT_SIZE@|$SLOT_SIZE|g" \
     conf/nginx-dev.conf.in > "$RUN/nginx.conf"
 
+# The REST API's key: BETRACE_API_KEY, or a new random one each run.  Only
+# its SHA-256 is written (run/api-keys, read by nginx at start); the key
+# itself is printed below.
+API_KEY=${BETRACE_API_KEY:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+( umask 077
+  printf '%s write dev\n' "$(printf %s "$API_KEY" | sha256sum | cut -d' ' -f1)" \
+      > "$RUN/api-keys" )
+
 # Prefixes each line.  The prefixer ignores SIGINT so a Ctrl-C does not cut
 # the pipe while its part is still writing its shutdown messages.
 prefix() {
@@ -144,7 +152,9 @@ wait_for nginx "${pids[2]}" port_busy "$HTTP_PORT"
 cat >&2 <<EOF
 run: BeTrace is up
 run:   OTLP   http://127.0.0.1:$HTTP_PORT/v1/traces
-run:   API    http://127.0.0.1:$HTTP_PORT/api/v1/stats
+run:   API    http://127.0.0.1:$HTTP_PORT/api/v1/ (docs/api.md)
+run:   key    $API_KEY  (write; BETRACE_API_KEY chooses it)
+run:          curl -H "Authorization: Bearer $API_KEY" http://127.0.0.1:$HTTP_PORT/api/v1/rules
 run:   UI     http://127.0.0.1:$UI_PORT/
 run:   state  $RUN (completed traces in traces.jsonl)
 run: Ctrl-C stops everything
