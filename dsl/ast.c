@@ -8,7 +8,8 @@
 
 #include "ast.h"
 
-#define DSL_BLOCK_MIN  (16 * 1024)
+/* small: a compiled rule keeps its arena, and there may be thousands */
+#define DSL_BLOCK_MIN  (4 * 1024)
 
 struct dsl_block_s {
     dsl_block_t  *next;

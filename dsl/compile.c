@@ -13,7 +13,6 @@
 #include "lexer.h"
 #include "parser.h"
 
-#define MAX_PREDS  (BT_DSL_MAX_CLAUSES)
 #define MAX_LISTS  (BT_DSL_MAX_CLAUSES)
 
 
@@ -675,17 +674,19 @@ monotone(const node_t *n)
 
 
 int
-dsl_compile(bt_rule_t *r)
+dsl_compile(bt_rule_t *r, uint32_t nclauses)
 {
     compiler_t  c;
 
     memset(&c, 0, sizeof(c));
     c.r = r;
 
-    /* every clause adds at most one predicate, list or scope */
-    r->preds = dsl_alloc(&r->arena, MAX_PREDS * sizeof(dsl_pred_t), 1);
-    r->lists = dsl_alloc(&r->arena, MAX_LISTS * sizeof(dsl_list_t), 1);
-    r->scopes = dsl_alloc(&r->arena, MAX_LISTS * sizeof(dsl_scope_t), 1);
+    /* every clause (counted by the checker) adds at most one predicate,
+       list or scope */
+    r->preds = dsl_alloc(&r->arena, (nclauses + 1) * sizeof(dsl_pred_t), 1);
+    r->lists = dsl_alloc(&r->arena, (nclauses + 1) * sizeof(dsl_list_t), 1);
+    r->scopes = dsl_alloc(&r->arena, (nclauses + 1) * sizeof(dsl_scope_t),
+                          1);
     if (r->preds == NULL || r->lists == NULL || r->scopes == NULL) {
         return -1;
     }
@@ -791,7 +792,7 @@ bt_rule_compile(const char *src, size_t len, bt_diags_t *diags)
     r->regexes = ck.regexes;
     r->nregexes = ck.nregexes;
 
-    if (dsl_compile(r) != 0) {
+    if (dsl_compile(r, ck.clauses) != 0) {
         rule_destroy(r);
         goto nomem;
     }

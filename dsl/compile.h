@@ -105,9 +105,10 @@ struct bt_rule_s {
 
 /*
  * Fills rule's predicates, lists, scopes, clause numbers and keys from the
- * checked tree rule->root.  Returns 0, or -1 when out of memory.
+ * checked tree rule->root, which has nclauses trace-level clauses (as the
+ * checker counted them).  Returns 0, or -1 when out of memory.
  */
-int dsl_compile(bt_rule_t *rule);
+int dsl_compile(bt_rule_t *rule, uint32_t nclauses);
 
 /* FNV-1a, for the canonical texts and the rule-set name index. */
 uint32_t dsl_hash(const char *s, size_t n);
