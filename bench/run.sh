@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # bench/run.sh - the ingest benchmark (BENCHMARKS.md, issue 2 part 7).
-# `make bench` runs it after building everything.
+# `make bench` runs it after building everything.  docs/benchmarks.md
+# explains the method; in short:
 #
-# For each workload it starts a private nginx (1 worker, the module from
-# build/, a fresh ring segment) pinned to one CPU, replays the bodies that
-# bench/gen prebuilt with wrk pinned to the other CPU over keep-alive
-# connections, and reports
+# A private nginx (1 worker, the module from build/) pinned to one CPU takes
+# the bodies bench/gen prebuilt, replayed by wrk pinned to the other CPU
+# over keep-alive connections.  For each workload:
 #
 #   accepted spans/s per nginx core = spans accepted (GET /api/v1/stats
 #   delta, not wrk's count) / worker CPU seconds (utime+stime delta of the
@@ -13,11 +13,13 @@
 #
 # with requests/s and the wall rate; median of BENCH_RUNS runs and the
 # spread.  The engine does not run while nginx is measured, so it can't
-# steal the core: each run gets a fresh segment big enough to hold it.
+# steal the core: before each run it starts, empties the ring, and stops.
 # Then the engine's consumption rate (spans/s per engine core) over a ring
-# filled by a W3 run, and the p99 request latency at about half of W3's
-# saturation rate.  A run with any non-200 response is not a result: it is
-# reported and the script exits 1.
+# filled by a W3 run, the p99 request latency at half of W3's saturation
+# rate, and W3 at 1.2 x saturation with the engine draining a small ring
+# (429/503 counted, every acknowledged span must reach the engine).  A run
+# with any non-200 response is not a result: it is reported and the script
+# exits 1.
 #
 # Prints one line per figure and writes build/bench/results.json.  If
 # bench/eval.sh exists (the DSL evaluation benchmark) it runs at the end.
@@ -25,10 +27,10 @@
 # Environment (defaults in brackets):
 #   BENCH_WORKLOADS  workloads to run [w1 w2 w3 w4 w5 w3-json w3-gzip w3-split]
 #   BENCH_RUNS       runs per workload [3]
-#   BENCH_SECS       seconds per measured run [3]
-#   BENCH_WARMUP     seconds of unmeasured load before each run [1]
+#   BENCH_SECS       seconds per measured run, at most [3]
+#   BENCH_WARMUP     seconds of unmeasured load before a workload's runs [1]
 #   BENCH_CONNS      wrk connections [64]
-#   BENCH_SLOT_SIZE  ring slot size, holds one run [4g]
+#   BENCH_SLOT_SIZE  ring slot size; a run is shortened to fit in it [1g]
 #   BENCH_NGINX_CPU / BENCH_LOAD_CPU  CPUs for nginx (and the engine) / wrk [1 / 0]
 #   BENCH_ENGINE=0   skip the engine measurement
 #   BENCH_LATENCY=0  skip the latency measurement
@@ -48,7 +50,7 @@ RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-3}
 WARMUP=${BENCH_WARMUP:-1}
 CONNS=${BENCH_CONNS:-64}
-SLOT_SIZE=${BENCH_SLOT_SIZE:-4g}
+SLOT_SIZE=${BENCH_SLOT_SIZE:-1g}
 NGX_CPU=${BENCH_NGINX_CPU:-1}
 LOAD_CPU=${BENCH_LOAD_CPU:-0}
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -65,14 +67,14 @@ make -s "$B/bench/gen" "$B/ngx_http_betrace_module.so" "$B/betrace-engine" \
 
 mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/betrace-bench.XXXXXX)
-RING=/dev/shm/betrace-bench.$$
+RING=
 NGX_PID=
 ENG_PID=
 
 cleanup() {
-    [ -n "$ENG_PID" ] && kill -TERM "$ENG_PID" 2>/dev/null && wait "$ENG_PID" 2>/dev/null
-    [ -n "$NGX_PID" ] && kill -TERM "$NGX_PID" 2>/dev/null && wait "$NGX_PID" 2>/dev/null
-    rm -f "$RING"
+    if [ -n "$ENG_PID" ]; then kill -TERM "$ENG_PID" 2>/dev/null; wait "$ENG_PID" 2>/dev/null; fi
+    if [ -n "$NGX_PID" ]; then kill -TERM "$NGX_PID" 2>/dev/null; wait "$NGX_PID" 2>/dev/null; fi
+    [ -n "$RING" ] && rm -f "$RING"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -81,14 +83,14 @@ trap 'exit 130' INT TERM
 
 # --- bodies ------------------------------------------------------------------
 
-need_gen=0
-for w in $WORKLOADS; do
+need=()
+for w in $WORKLOADS w3; do
     if [ ! -f "$BODIES/$w/manifest" ] || [ "$B/bench/gen" -nt "$BODIES/$w/manifest" ]; then
-        need_gen=1
+        need+=( "$w" )
     fi
 done
-if [ $need_gen = 1 ]; then
-    "$B/bench/gen" -w "$(echo $WORKLOADS | tr ' ' ',')" "$BODIES" >&2 \
+if [ ${#need[@]} -gt 0 ]; then
+    "$B/bench/gen" -w "$(IFS=,; echo "${need[*]}")" "$BODIES" >&2 \
         || die "generator failed"
 fi
 
@@ -107,6 +109,10 @@ commas() {
         print s r }'
 }
 
+calc() {        # calc 'awk expression' -> its value
+    awk "BEGIN { print $1 }"
+}
+
 # cpu_ticks PID -> utime+stime in clock ticks; minflt PID -> minor faults
 cpu_ticks() {
     local s; s=$(cat "/proc/$1/stat"); s=${s##*) }
@@ -119,10 +125,23 @@ minflt() {
     echo "${8}"
 }
 
+size_bytes() {  # 2g -> 2147483648
+    local n=${1%[kKmMgG]}
+    case $1 in
+    *[kK]) echo $(( n << 10 )) ;;
+    *[mM]) echo $(( n << 20 )) ;;
+    *[gG]) echo $(( n << 30 )) ;;
+    *)     echo "$n" ;;
+    esac
+}
+
 PORT=
 stats() {       # stats FIELD -> the number from GET /api/v1/stats
-    curl -sf "http://127.0.0.1:$PORT/api/v1/stats" \
-        | grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2
+    local v
+    v=$(curl -sf "http://127.0.0.1:$PORT/api/v1/stats" \
+        | { grep -o "\"$1\":[0-9]*" || true; } | head -1 | cut -d: -f2)
+    [ -n "$v" ] || die "GET /api/v1/stats: no $1"
+    echo "$v"
 }
 
 free_port() {
@@ -130,10 +149,11 @@ free_port() {
         || echo $(( 20000 + RANDOM % 20000 ))
 }
 
-# Starts nginx on a fresh ring segment, pinned to NGX_CPU; sets NGX_PID,
-# WORKER_PID and PORT.
+# start_nginx SLOT_SIZE: nginx on a new ring segment of one slot, pinned to
+# NGX_CPU; sets NGX_PID, WORKER_PID, PORT and RING.
 start_nginx() {
     local user_line="" i
+    RING=/dev/shm/betrace-bench.$$.$1
     rm -f "$RING"
     PORT=$(free_port)
     mkdir -p "$TMP/nginx/logs"
@@ -150,7 +170,7 @@ events { worker_connections 4096; }
 http {
     access_log off;
     client_body_temp_path $TMP/nginx/body;
-    betrace_ring $RING slots=1 slot_size=$SLOT_SIZE;
+    betrace_ring $RING slots=1 slot_size=$1;
     server {
         listen 127.0.0.1:$PORT backlog=4096;
         keepalive_requests 1000000;
@@ -176,10 +196,11 @@ EOF
         }
         sleep 0.1
     done
-    WORKER_PID=$(cat "/proc/$NGX_PID/task/$NGX_PID/children" | awk '{ print $1 }')
+    WORKER_PID=$(awk '{ print $1 }' "/proc/$NGX_PID/task/$NGX_PID/children")
     [ -n "$WORKER_PID" ] || die "no nginx worker"
-    # a new segment's pages are zeroed on first touch; do that here, off the
-    # worker's CPU time (a ring in steady state reuses its pages)
+    # A new segment's pages are zeroed on first touch (slow on this VM: up
+    # to ~10 s per GiB cold).  Do it once here, off the worker's CPU time;
+    # a ring in service reuses its pages and never pays it.
     taskset -c "$LOAD_CPU" "$B/bench/gen" -T "$RING" || die "cannot touch $RING"
 }
 
@@ -194,6 +215,39 @@ stop_nginx() {
         grep '\[\(alert\|emerg\|crit\)\]' "$TMP/nginx/logs/error.log" | tail -5 >&2
     fi
     rm -f "$RING"
+    RING=
+}
+
+# start_engine CPU [options]: the engine on the current ring; sets ENG_PID
+start_engine() {
+    local cpu=$1; shift
+    taskset -c "$cpu" "$B/betrace-engine" --ring "$RING" --log-level warn "$@" \
+        2>> "$TMP/engine.log" &
+    ENG_PID=$!
+}
+
+stop_engine() {
+    if [ -n "$ENG_PID" ]; then
+        kill -TERM "$ENG_PID" 2>/dev/null || true
+        wait "$ENG_PID" 2>/dev/null || true
+        ENG_PID=
+    fi
+}
+
+# Empties the ring: the engine (on nginx's CPU, nothing is measured now)
+# consumes everything, completes the traces after a short idle time and
+# gives the space back; then it stops.
+drain() {
+    local i
+    [ "$(stats ring_bytes_used)" = 0 ] && return 0
+    start_engine "$NGX_CPU" --idle-ms 50 --max-age-ms 500
+    for i in $(seq 600); do
+        [ "$(stats ring_bytes_used)" = 0 ] && break
+        kill -0 "$ENG_PID" 2>/dev/null || { cat "$TMP/engine.log" >&2; die "engine died"; }
+        sleep 0.05
+    done
+    stop_engine
+    [ "$(stats ring_bytes_used)" = 0 ] || die "the engine did not empty the ring"
 }
 
 # wrk_run WORKLOAD SECONDS [script args...] -> the RESULT line
@@ -207,6 +261,11 @@ wrk_run() {
 
 field() {       # field "RESULT ... k=v ..." KEY
     echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
+}
+
+statuses() {    # "status_429=3 status_503=1" from a RESULT line
+    echo "$1" | { grep -o 'status_[0-9]*=[0-9]*' || true; } | tr '\n' ' ' \
+        | sed 's/ $//'
 }
 
 # median and spread (half the range over the median, in %) of numbers
@@ -231,65 +290,84 @@ label() {
 JSON_WL=()
 FAILED=0
 SAT_REQS=
+SLOT_BYTES=$(size_bytes "$SLOT_SIZE")
 
 
 # --- nginx: accepted spans/s per core ---------------------------------------
 
 echo "bench: nginx on CPU $NGX_CPU, wrk on CPU $LOAD_CPU ($CONNS connections), $RUNS x ${SECS}s per workload, ring slot $SLOT_SIZE" >&2
 
+start_nginx "$SLOT_SIZE"
+
+# One pass over the whole ring first, so that the worker has mapped every
+# page before anything is measured (as in service, where the ring wraps).
+t_end=$(( $(date +%s) + 60 ))
+while [ "$(stats ring_bytes_used)" -lt $(( SLOT_BYTES * 8 / 10 )) ] \
+      && [ "$(date +%s)" -lt "$t_end" ]
+do
+    wrk_run w3 1 >/dev/null
+done
+drain
+
 for w in $WORKLOADS; do
-    per_core=(); reqs=(); wall=(); faults=(); usr_share=()
+    per_core=(); reqs=(); wall=(); faults=(); busy=(); ring_per_span=0
     bad=""
+
+    # warm-up, which also tells how long a run may be to fit in the ring
+    r=$(wrk_run "$w" "$WARMUP")
+    used=$(stats ring_bytes_used)
+    secs=$(awk -v u="$used" -v d="$(field "$r" duration_us)" -v s="$SLOT_BYTES" \
+               -v max="$SECS" 'BEGIN {
+                   bps = u / (d / 1e6); t = (bps > 0) ? int(0.7 * s / bps) : max;
+                   if (t > max) t = max; if (t < 1) t = 1; print t }')
+
     for run in $(seq "$RUNS"); do
-        start_nginx
-        if [ "$WARMUP" != 0 ]; then
-            r=$(wrk_run "$w" "$WARMUP")
-        fi
+        drain
         s0=$(stats spans_accepted); t0=$(cpu_ticks "$WORKER_PID")
         f0=$(minflt "$WORKER_PID")
-        r=$(wrk_run "$w" "$SECS")
+        r=$(wrk_run "$w" "$secs")
         s1=$(stats spans_accepted); t1=$(cpu_ticks "$WORKER_PID")
         f1=$(minflt "$WORKER_PID")
-        full=$(stats ring_full)
-        rbytes=$(stats ring_bytes_used)
-        stop_nginx
+        full=$(stats ring_full); used=$(stats ring_bytes_used)
 
         non=$(field "$r" non200)
         nreq=$(field "$r" requests)
         dur=$(field "$r" duration_us)
         errs=$(( $(field "$r" err_connect) + $(field "$r" err_read) + $(field "$r" err_write) + $(field "$r" err_timeout) ))
         if [ "$non" != 0 ] || [ "$errs" != 0 ]; then
-            bad="run $run: $non non-200 responses ($(echo "$r" | { grep -o 'status_[0-9]*=[0-9]*' || true; } | tr '\n' ' ')), $errs socket errors, ring_full=$full"
+            bad="run $run: $non non-200 responses ($(statuses "$r")), $errs socket errors, ring_full=$full"
             break
         fi
         spans=$(( s1 - s0 )); ticks=$(( t1 - t0 ))
         [ "$ticks" -gt 0 ] || { bad="run $run: worker used no CPU"; break; }
-        per_core+=( "$(awk -v s="$spans" -v t="$ticks" -v k="$TICK" 'BEGIN { print s / (t / k) }')" )
-        reqs+=( "$(awk -v n="$nreq" -v d="$dur" 'BEGIN { print n / (d / 1e6) }')" )
-        wall+=( "$(awk -v s="$spans" -v d="$dur" 'BEGIN { print s / (d / 1e6) }')" )
-        faults+=( "$(awk -v f=$(( f1 - f0 )) -v t="$ticks" -v k="$TICK" 'BEGIN { print f / (t / k) }')" )
-        usr_share+=( "$(awk -v t="$ticks" -v k="$TICK" -v d="$dur" 'BEGIN { print 100 * (t / k) / (d / 1e6) }')" )
-        ring_per_span=$(awk -v b="$rbytes" -v s="$s1" 'BEGIN { printf "%.0f", (s > 0) ? b / s : 0 }')
+        per_core+=( "$(calc "$spans / ($ticks / $TICK)")" )
+        reqs+=( "$(calc "$nreq / ($dur / 1e6)")" )
+        wall+=( "$(calc "$spans / ($dur / 1e6)")" )
+        faults+=( "$(calc "($f1 - $f0) / ($ticks / $TICK)")" )
+        busy+=( "$(calc "100 * ($ticks / $TICK) / ($dur / 1e6)")" )
+        ring_per_span=$(awk -v b="$used" -v s="$spans" 'BEGIN { printf "%.0f", (s > 0) ? b / s : 0 }')
     done
 
     if [ -n "$bad" ]; then
-        echo "$(label "$w"): NOT A RESULT: $bad" 
+        echo "$(label "$w"): NOT A RESULT: $bad"
         FAILED=1
         JSON_WL+=( "{\"workload\":\"$w\",\"error\":\"$(echo "$bad" | tr '"' "'")\"}" )
+        drain
         continue
     fi
 
     read -r pc_med pc_spread < <(median_spread "${per_core[@]}")
-    read -r rq_med rq_spread < <(median_spread "${reqs[@]}")
-    read -r wa_med wa_spread < <(median_spread "${wall[@]}")
+    read -r rq_med _ < <(median_spread "${reqs[@]}")
+    read -r wa_med _ < <(median_spread "${wall[@]}")
     read -r fl_med _ < <(median_spread "${faults[@]}")
-    read -r cpu_med _ < <(median_spread "${usr_share[@]}")
+    read -r busy_med _ < <(median_spread "${busy[@]}")
     spb=$(manifest "$w" spans); nb=$(manifest "$w" bodies)
-    printf '%s: %s spans/s per nginx core (median of %d, spread ±%s%%), %s req/s, %s spans/s wall (worker busy %s%%)\n' \
+    rq_core=$(calc "$pc_med / ($spb / $nb)")
+    printf '%s: %s spans/s per nginx core (median of %d, spread ±%s%%), %s req/s per core; wall %s spans/s, %s req/s, worker busy %s%%\n' \
         "$(label "$w")" "$(commas "$pc_med")" "$RUNS" "$pc_spread" \
-        "$(commas "$rq_med")" "$(commas "$wa_med")" "${cpu_med%.*}"
-    rq_per_core=$(awk -v p="$pc_med" -v s="$spb" -v n="$nb" 'BEGIN { print p / (s / n) }')
-    JSON_WL+=( "{\"workload\":\"$w\",\"spans_per_request\":$(( spb / nb )),\"runs\":$RUNS,\"seconds\":$SECS,\"spans_per_s_per_core\":$pc_med,\"spread_pct\":$pc_spread,\"requests_per_s_per_core\":$rq_per_core,\"requests_per_s\":$rq_med,\"spans_per_s_wall\":$wa_med,\"worker_cpu_pct\":$cpu_med,\"minor_faults_per_cpu_s\":$fl_med,\"ring_bytes_per_span\":$ring_per_span,\"samples_spans_per_s_per_core\":[$(IFS=,; echo "${per_core[*]}")]}" )
+        "$(commas "$rq_core")" "$(commas "$wa_med")" "$(commas "$rq_med")" \
+        "${busy_med%.*}"
+    JSON_WL+=( "{\"workload\":\"$w\",\"spans_per_request\":$(( spb / nb )),\"runs\":$RUNS,\"seconds\":$secs,\"spans_per_s_per_core\":$pc_med,\"spread_pct\":$pc_spread,\"requests_per_s_per_core\":$rq_core,\"requests_per_s_wall\":$rq_med,\"spans_per_s_wall\":$wa_med,\"worker_busy_pct\":$busy_med,\"minor_faults_per_cpu_s\":$fl_med,\"ring_bytes_per_span\":$ring_per_span,\"samples_spans_per_s_per_core\":[$(IFS=,; echo "${per_core[*]}")]}" )
     [ "$w" = w3 ] && SAT_REQS=$rq_med
 done
 
@@ -298,38 +376,40 @@ done
 
 ENGINE_JSON=null
 if [ "${BENCH_ENGINE:-1}" != 0 ]; then
-    start_nginx
+    drain
     # unique: trace ids never repeat, so the engine assembles real traces
-    r=$(wrk_run w3 "$SECS" unique)
-    accepted=$(stats spans_accepted)
+    # (the fill is as long as the ring allows, at most BENCH_SECS + 1)
+    secs=$(awk -v s="$SLOT_BYTES" -v r="${SAT_REQS:-0}" -v max=$(( SECS + 1 )) 'BEGIN {
+               bps = r * 100 * 1000; t = (bps > 0) ? int(0.6 * s / bps) : max;
+               if (t > max) t = max; if (t < 1) t = 1; print t }')
+    a0=$(stats spans_accepted)
+    r=$(wrk_run w3 "$secs" unique)
+    # an engine counts from 0 when it starts
+    todo=$(( $(stats spans_accepted) - a0 ))
     non=$(field "$r" non200)
     if [ "$non" != 0 ]; then
-        echo "engine: NOT A RESULT: the fill run had $non non-200 responses"
+        echo "engine: NOT A RESULT: the fill run had $non non-200 responses ($(statuses "$r"))"
         FAILED=1
     else
-        taskset -c "$NGX_CPU" "$B/betrace-engine" --ring "$RING" \
-            --idle-ms 1000 --max-spans $(( accepted + 1000 )) --log-level warn \
-            2> "$TMP/engine.log" &
-        ENG_PID=$!
+        start_engine "$NGX_CPU" --idle-ms 1000 --max-spans $(( todo + 100000 ))
         t_start=$(date +%s.%N)
-        consumed=0
         while :; do
-            consumed=$(stats spans_consumed || echo 0)
-            [ "${consumed:-0}" -ge "$accepted" ] && break
+            consumed=$(stats spans_consumed)
+            [ "$consumed" -ge "$todo" ] && break
             kill -0 "$ENG_PID" 2>/dev/null || { cat "$TMP/engine.log" >&2; die "engine died"; }
-            sleep 0.02
+            sleep 0.01
         done
         t_end=$(date +%s.%N)
         eticks=$(cpu_ticks "$ENG_PID")
-        kill -TERM "$ENG_PID"; wait "$ENG_PID" 2>/dev/null || true; ENG_PID=
-        ewall=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { print b - a }')
-        eper=$(awk -v n="$accepted" -v t="$eticks" -v k="$TICK" 'BEGIN { print (t > 0) ? n / (t / k) : 0 }')
-        ewr=$(awk -v n="$accepted" -v d="$ewall" 'BEGIN { print n / d }')
-        printf 'engine: %s spans/s per engine core consumed (%s spans from a W3 fill in %.2f s wall, %s spans/s wall)\n' \
-            "$(commas "$eper")" "$(commas "$accepted")" "$ewall" "$(commas "$ewr")"
-        ENGINE_JSON="{\"spans\":$accepted,\"wall_s\":$ewall,\"cpu_s\":$(awk -v t="$eticks" -v k="$TICK" 'BEGIN { print t / k }'),\"spans_per_s_per_core\":$eper,\"spans_per_s_wall\":$ewr}"
+        stop_engine
+        ewall=$(calc "$t_end - $t_start")
+        ecpu=$(calc "$eticks / $TICK")
+        eper=$(awk -v n="$todo" -v t="$ecpu" 'BEGIN { print (t > 0) ? n / t : 0 }')
+        ewr=$(calc "$todo / $ewall")
+        printf 'engine: %s spans/s per engine core consumed (%s spans of distinct W3 traces, %.2f s CPU, %.2f s wall: %s spans/s wall)\n' \
+            "$(commas "$eper")" "$(commas "$todo")" "$ecpu" "$ewall" "$(commas "$ewr")"
+        ENGINE_JSON="{\"spans\":$todo,\"wall_s\":$ewall,\"cpu_s\":$ecpu,\"spans_per_s_per_core\":$eper,\"spans_per_s_wall\":$ewr}"
     fi
-    stop_nginx
 fi
 
 
@@ -337,44 +417,43 @@ fi
 
 LAT_JSON=null
 if [ "${BENCH_LATENCY:-1}" != 0 ] && [ -n "$SAT_REQS" ]; then
+    drain
+    # The engine runs this time, as in service, on the load CPU: paced wrk
+    # needs little of it, and nginx keeps its own core.
+    start_engine "$LOAD_CPU" --idle-ms 500
     half=$(awk -v r="$SAT_REQS" 'BEGIN { printf "%d", r / 2 }')
-    start_nginx
     r=$(wrk_run w3 "$(( SECS + 2 ))" rate="$half")
-    stop_nginx
+    stop_engine
     non=$(field "$r" non200)
-    got=$(awk -v n="$(field "$r" requests)" -v d="$(field "$r" duration_us)" 'BEGIN { printf "%d", n / (d / 1e6) }')
+    got=$(calc "int($(field "$r" requests) / ($(field "$r" duration_us) / 1e6))")
     p50=$(field "$r" p50_us); p99=$(field "$r" p99_us); p999=$(field "$r" p999_us)
     if [ "$non" != 0 ]; then
-        echo "W3 latency: NOT A RESULT: $non non-200 responses"
+        echo "W3 latency: NOT A RESULT: $non non-200 responses ($(statuses "$r"))"
         FAILED=1
     else
-        printf 'W3 latency at %s req/s (%d%% of saturation): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n' \
-            "$(commas "$got")" "$(( got * 100 / ${SAT_REQS%.*} ))" \
-            "$(awk -v v="$p50" 'BEGIN { print v / 1000 }')" \
-            "$(awk -v v="$p99" 'BEGIN { print v / 1000 }')" \
-            "$(awk -v v="$p999" 'BEGIN { print v / 1000 }')"
+        printf 'W3 latency at %s req/s (%d%% of saturation, engine running): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n' \
+            "$(commas "$got")" "$(calc "int(100 * $got / $SAT_REQS)")" \
+            "$(calc "$p50 / 1000")" "$(calc "$p99 / 1000")" "$(calc "$p999 / 1000")"
         LAT_JSON="{\"workload\":\"w3\",\"target_rps\":$half,\"achieved_rps\":$got,\"p50_us\":$p50,\"p99_us\":$p99,\"p999_us\":$p999}"
     fi
 fi
 
+stop_nginx
 
-# --- overload: 1.2 x saturation with the engine draining the ring ----------
+
+# --- overload: 1.2 x saturation with the engine draining the ring -----------
 
 OVER_JSON=null
 if [ "${BENCH_OVERLOAD:-1}" != 0 ] && [ -n "$SAT_REQS" ]; then
-    # Default ring size this time, so the engine has to keep up; it runs on
-    # the load CPU (it needs a fraction of a core at these rates) so that
+    # The default ring size this time, so the engine has to keep up; it runs
+    # on the load CPU (it needs a fraction of a core at these rates) so that
     # nginx keeps its own.  Open-loop arrivals at 1.2 x the W3 saturation
     # rate: nginx can't take them all, the queue shows in latency, and any
     # 429/503 is counted.  Every W3 body holds 100 spans, so the spans of the
     # 200 answers are known; all of them must reach the engine.
-    over=$(awk -v r="$SAT_REQS" 'BEGIN { printf "%d", r * 1.2 }')
-    saved_slot=$SLOT_SIZE; SLOT_SIZE=64m
-    start_nginx
-    SLOT_SIZE=$saved_slot
-    taskset -c "$LOAD_CPU" "$B/betrace-engine" --ring "$RING" --idle-ms 500 \
-        --log-level warn 2> "$TMP/engine.log" &
-    ENG_PID=$!
+    over=$(calc "int($SAT_REQS * 1.2)")
+    start_nginx 64m
+    start_engine "$LOAD_CPU" --idle-ms 500
     saved_conns=$CONNS; CONNS=256
     r=$(wrk_run w3 "$(( SECS + 2 ))" rate="$over")
     CONNS=$saved_conns
@@ -382,18 +461,18 @@ if [ "${BENCH_OVERLOAD:-1}" != 0 ] && [ -n "$SAT_REQS" ]; then
     acked=$(( (nreq - non) * 100 ))
     accepted=$(stats spans_accepted)
     for i in $(seq 200); do
-        consumed=$(stats spans_consumed || echo 0)
-        [ "${consumed:-0}" -ge "$accepted" ] && break
+        consumed=$(stats spans_consumed)
+        [ "$consumed" -ge "$accepted" ] && break
         sleep 0.05
     done
-    kill -TERM "$ENG_PID"; wait "$ENG_PID" 2>/dev/null || true; ENG_PID=
+    stop_engine
     stop_nginx
-    got=$(awk -v n="$nreq" -v d="$(field "$r" duration_us)" 'BEGIN { printf "%d", n / (d / 1e6) }')
-    st=$(echo "$r" | { grep -o 'status_[0-9]*=[0-9]*' || true; } | tr '\n' ' ')
+    got=$(calc "int($nreq / ($(field "$r" duration_us) / 1e6))")
+    st=$(statuses "$r")
     lost=$(( acked > consumed ? acked - consumed : 0 ))
-    printf 'W3 at 1.2x saturation (%s req/s offered, %s answered/s): %s non-200%s, p99 %.1f ms, %s spans acknowledged, %s accepted, %s consumed by the engine, %s lost\n' \
-        "$(commas "$over")" "$(commas "$got")" "$non" "${st:+ (${st% })}" \
-        "$(awk -v v="$(field "$r" p99_us)" 'BEGIN { print v / 1000 }')" \
+    printf 'W3 at 1.2x saturation (%s req/s offered, %s answered/s, engine running): %s non-200%s, p99 %.1f ms, %s spans acknowledged, %s accepted, %s consumed by the engine, %s lost\n' \
+        "$(commas "$over")" "$(commas "$got")" "$non" "${st:+ ($st)}" \
+        "$(calc "$(field "$r" p99_us) / 1000")" \
         "$(commas "$acked")" "$(commas "$accepted")" "$(commas "$consumed")" "$lost"
     [ "$lost" = 0 ] || FAILED=1
     OVER_JSON="{\"offered_rps\":$over,\"answered_rps\":$got,\"non200\":$non,\"p99_us\":$(field "$r" p99_us),\"spans_acknowledged\":$acked,\"spans_accepted\":$accepted,\"spans_consumed\":$consumed,\"lost\":$lost}"
@@ -405,8 +484,9 @@ fi
 if [ "${BENCH_PERF:-0}" != 0 ] && command -v perf >/dev/null; then
     pw=$BENCH_PERF
     [ "$pw" = 1 ] && pw=w3
-    start_nginx
+    start_nginx "$SLOT_SIZE"
     wrk_run "$pw" "$WARMUP" >/dev/null
+    drain
     (wrk_run "$pw" "$SECS" >/dev/null) &
     wpid=$!
     perf record -g -p "$WORKER_PID" -o "$OUT/perf.data" -- sleep "$(( SECS - 1 ))" \
@@ -422,8 +502,8 @@ fi
 # --- results.json ------------------------------------------------------------
 
 {
-    printf '{"date":"%s","host":"%s","cpus":"nginx %s, wrk %s","connections":%s,' \
-        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$NGX_CPU" "$LOAD_CPU" "$CONNS"
+    printf '{"date":"%s","host":"%s","cpus":"nginx %s, wrk %s","connections":%s,"ring_slot":"%s",' \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$NGX_CPU" "$LOAD_CPU" "$CONNS" "$SLOT_SIZE"
     printf '"commit":"%s","nginx":[%s],"engine":%s,"latency":%s,"overload":%s}\n' \
         "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
         "$(IFS=,; echo "${JSON_WL[*]}")" "$ENGINE_JSON" "$LAT_JSON" "$OVER_JSON"
