@@ -38,6 +38,9 @@ static void ngx_http_betrace_api_vjob_error(ngx_http_betrace_api_job_t *job,
 
 static __thread redisContext  *ngx_http_betrace_api_redis_conn;
 
+/* a thread logs when Redis goes away and when it is back, not per request */
+static __thread ngx_uint_t     ngx_http_betrace_api_redis_down;
+
 
 ngx_int_t
 ngx_http_betrace_api_redis(ngx_http_request_t *r,
@@ -126,6 +129,14 @@ ngx_http_betrace_api_redis_thread(void *data, ngx_log_t *log)
     job->handler(job);
 
     if (job->failed || c->err) {
+        if (!ngx_http_betrace_api_redis_down) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "betrace: Redis at \"%V\" failed: %s",
+                          &job->amcf->redis,
+                          c->errstr[0] ? c->errstr : "no reply");
+            ngx_http_betrace_api_redis_down = 1;
+        }
+
         redisFree(c);
         ngx_http_betrace_api_redis_conn = NULL;
     }
@@ -154,9 +165,13 @@ ngx_http_betrace_api_redis_connect(ngx_http_betrace_api_job_t *job,
     }
 
     if (c == NULL || c->err) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "betrace: connecting to Redis at \"%V\" failed: %s",
-                      &amcf->redis, c ? c->errstr : "out of memory");
+        if (!ngx_http_betrace_api_redis_down) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "betrace: connecting to Redis at \"%V\" failed: "
+                          "%s", &amcf->redis,
+                          c ? c->errstr : "out of memory");
+            ngx_http_betrace_api_redis_down = 1;
+        }
 
         ngx_http_betrace_api_job_error(job, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        "redis_unavailable",
@@ -178,6 +193,13 @@ ngx_http_betrace_api_redis_connect(ngx_http_betrace_api_job_t *job,
                                        "setting the Redis timeout failed");
         redisFree(c);
         return NULL;
+    }
+
+    if (ngx_http_betrace_api_redis_down) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "betrace: connected to Redis at \"%V\" again",
+                      &amcf->redis);
+        ngx_http_betrace_api_redis_down = 0;
     }
 
     return c;

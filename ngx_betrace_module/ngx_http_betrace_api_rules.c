@@ -98,8 +98,9 @@ static void ngx_http_betrace_api_rule_update_job(
 static void ngx_http_betrace_api_rule_delete_job(
     ngx_http_betrace_api_job_t *job);
 static json_t *ngx_http_betrace_api_rule_status(
-    ngx_http_betrace_api_job_t *job, const char *id);
-static json_t *ngx_http_betrace_api_status_json(redisReply *reply);
+    ngx_http_betrace_api_job_t *job, const char *id, json_int_t version);
+static json_t *ngx_http_betrace_api_status_json(redisReply *reply,
+    json_int_t version);
 
 
 static const char  *ngx_http_betrace_api_severities[] = {
@@ -1050,7 +1051,9 @@ ngx_http_betrace_api_rules_list_job(ngx_http_betrace_api_job_t *job)
         json_object_set_new(rule, "status",
                             ngx_http_betrace_api_status_json(
                                 i < stats->elements ? stats->element[i]
-                                                    : NULL));
+                                                    : NULL,
+                                json_integer_value(
+                                    json_object_get(rule, "version"))));
 
         json_array_append_new(rules, rule);
     }
@@ -1248,7 +1251,9 @@ ngx_http_betrace_api_rule_get_job(ngx_http_betrace_api_job_t *job)
     }
 
     json_object_set_new(rule, "status",
-                        ngx_http_betrace_api_status_json(reply->element[1]));
+                        ngx_http_betrace_api_status_json(reply->element[1],
+                            json_integer_value(json_object_get(rule,
+                                                               "version"))));
     freeReplyObject(reply);
 
     job->json = rule;
@@ -1358,7 +1363,7 @@ ngx_http_betrace_api_rule_update_job(ngx_http_betrace_api_job_t *job)
 
             json_object_set_new(rule, "status",
                                 ngx_http_betrace_api_rule_status(job,
-                                                                 rj->id));
+                                    rj->id, version + 1));
             json_object_set(rule, "warnings",
                             rj->warnings ? rj->warnings : json_array());
 
@@ -1428,7 +1433,7 @@ ngx_http_betrace_api_rule_delete_job(ngx_http_betrace_api_job_t *job)
 
 static json_t *
 ngx_http_betrace_api_rule_status(ngx_http_betrace_api_job_t *job,
-    const char *id)
+    const char *id, json_int_t version)
 {
     json_t      *st;
     redisReply  *reply;
@@ -1443,7 +1448,7 @@ ngx_http_betrace_api_rule_status(ngx_http_betrace_api_job_t *job,
         job->status = NGX_HTTP_OK;
     }
 
-    st = ngx_http_betrace_api_status_json(reply);
+    st = ngx_http_betrace_api_status_json(reply, version);
 
     if (reply) {
         freeReplyObject(reply);
@@ -1453,18 +1458,31 @@ ngx_http_betrace_api_rule_status(ngx_http_betrace_api_job_t *job,
 }
 
 
-/* until the engine has loaded a rule it has no status: "pending" */
+/*
+ * The engine's status as it wrote it, except that until the engine has
+ * loaded this version of the rule the state is "pending": an "active"
+ * of the previous version says nothing about the new DSL.
+ */
 
 static json_t *
-ngx_http_betrace_api_status_json(redisReply *reply)
+ngx_http_betrace_api_status_json(redisReply *reply, json_int_t version)
 {
-    json_t  *st;
+    json_t  *st, *v;
 
     if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
         st = json_loadb(reply->str, reply->len, 0, NULL);
-        if (st != NULL) {
+
+        if (json_is_object(st)) {
+            v = json_object_get(st, "version");
+
+            if (json_is_integer(v) && json_integer_value(v) < version) {
+                json_object_set_new(st, "state", json_string("pending"));
+            }
+
             return st;
         }
+
+        json_decref(st);
     }
 
     return json_pack("{s:s}", "state", "pending");

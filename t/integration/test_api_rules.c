@@ -268,6 +268,8 @@ Test(api_rules, crud_round_trip, .init = setup, .fini = teardown)
     cr_assert(json_is_false(json_object_get(j, "enabled")));
     cr_assert_str_eq(str(j, "name"), "slow db");
     cr_assert_eq(json_integer_value(json_object_get(j, "version")), 2);
+    /* the engine's "active" was for version 1: this one is pending */
+    cr_assert_str_eq(str(json_object_get(j, "status"), "state"), "pending");
     json_decref(j);
     cr_assert_eq(rules_version(), 2);
 
