@@ -5,6 +5,7 @@
  */
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,6 +389,7 @@ bt_sig_open(const bt_sig_conf_t *conf, bt_engine_stats_t *es, char *err,
 {
     bt_sig_t  *s;
     uint64_t   cap;
+    sigset_t   all, old;
     int        rc;
 
     s = calloc(1, sizeof(bt_sig_t));
@@ -441,7 +443,12 @@ bt_sig_open(const bt_sig_conf_t *conf, bt_engine_stats_t *es, char *err,
 
     rcu_register_thread();
 
+    /* SIGTERM and SIGINT must reach the evaluation loop, whose futex
+       wait they cut short: the I/O thread blocks every signal */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     rc = pthread_create(&s->thread, NULL, bt_redis_io_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "signals: pthread_create: %s", strerror(rc));
         rcu_unregister_thread();

@@ -979,3 +979,51 @@ Test(signals, retention_by_count, .init = setup_retention, .fini = teardown,
     redisFree(c);
     cr_assert_eq(h_pass(env), 0);
 }
+
+static void
+setup_retention_age(void)
+{
+    h_opts_t  o;
+
+    memset(&o, 0, sizeof(o));
+    o.engine_extra = "--retention-age 2";
+    env = h_env_start(&o, H_ALL);
+    cr_assert_not_null(env);
+    base_ns = 0;
+}
+
+Test(signals, retention_by_age, .init = setup_retention_age,
+     .fini = teardown, .timeout = 120)
+{
+    redisContext  *c;
+    char           t[33], sid[17], key[64];
+    int64_t        deadline;
+    long long      ttl;
+
+    c = rconn();
+    put_rule(c, "age", "Age", "trace.has('old')", "low", 1, 1);
+    json_decref(wait_status(c, "age", "active", 1, WAIT_MS));
+
+    send_named("old", t);
+    cr_assert_eq(wait_nsignals(c, 1, WAIT_MS), 1);
+    snprintf(key, sizeof(key), P "trace:%s", t);
+    ttl = rnum(c, "TTL %s", key);
+    cr_assert(ttl >= 1 && ttl <= 2, "stored trace expires with the age: %lld",
+              ttl);
+
+    /* gone 2 s after detection, within a retention round or two */
+    deadline = h_now_ms() + 8000;
+    while (nsignals(c) > 0 && h_now_ms() < deadline) {
+        usleep(50000);
+    }
+    cr_assert_eq(nsignals(c), 0, "the signal aged out");
+    sid_of(c, "age", t, sid);
+    snprintf(key, sizeof(key), P "signal:%s", sid);
+    cr_assert_eq(rnum(c, "EXISTS %s", key), 0);
+    cr_assert_eq(rnum(c, "ZCARD " P "signals:rule:age%s", ""), 0);
+    snprintf(key, sizeof(key), P "trace:%s", t);
+    cr_assert_eq(rnum(c, "EXISTS %s", key), 0);
+
+    redisFree(c);
+    cr_assert_eq(h_pass(env), 0);
+}
