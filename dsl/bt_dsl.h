@@ -238,10 +238,14 @@ int bt_ruleset_add(bt_ruleset_t *set, bt_rule_t *rule, void *user);
 
 /*
  * Builds the span index: identical span predicates of all rules are merged
- * so each is evaluated once per span, and predicates that test a constant
- * span name (=== 'x', startsWith('x')) or require an attribute key are
- * indexed so a span meets only the predicates that could match it.
- * Returns 0, or -1 when out of memory (the set can't be used then).
+ * so each is evaluated once per span, and each predicate is filed under
+ * what a span needs for it to be true (a name, service, kind or status,
+ * an attribute value, a name prefix or substring, an attribute key), so a
+ * span meets only the predicates that could match it; conditions implied
+ * by a predicate's && (status, kind, duration bounds) reject spans before
+ * it runs.  At trace level only rules whose required predicate matched
+ * somewhere are evaluated.  Returns 0, or -1 when out of memory (the set
+ * can't be used then).
  */
 int bt_ruleset_build(bt_ruleset_t *set);
 
