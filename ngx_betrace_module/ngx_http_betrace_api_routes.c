@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_betrace_api.h"
+#include "ngx_http_betrace_api_ops.h"
 
 
 #define R  NGX_HTTP_BETRACE_ROLE_READ
@@ -39,6 +40,23 @@ ngx_http_betrace_api_route_t  ngx_http_betrace_api_routes[] = {
       ngx_http_betrace_api_rule_patch },
     { NGX_HTTP_DELETE, ngx_string("rules/*"), W,
       ngx_http_betrace_api_rule_delete },
+
+    /* signals, traces, operations (ngx_http_betrace_api_ops.h) */
+
+    { NGX_HTTP_GET, ngx_string("signals/counts"), R,
+      ngx_http_betrace_api_signals_counts },
+    { NGX_HTTP_GET, ngx_string("signals"), R,
+      ngx_http_betrace_api_signals_list },
+    { NGX_HTTP_GET, ngx_string("signals/*"), R,
+      ngx_http_betrace_api_signal_get },
+    { NGX_HTTP_PATCH, ngx_string("signals/*"), W,
+      ngx_http_betrace_api_signal_patch },
+    { NGX_HTTP_GET, ngx_string("traces/*"), R,
+      ngx_http_betrace_api_trace_get },
+    { NGX_HTTP_GET, ngx_string("health"), R,
+      ngx_http_betrace_api_health },
+    { NGX_HTTP_GET, ngx_string("stats"), R,
+      ngx_http_betrace_api_stats },
 
     { 0, ngx_null_string, 0, NULL }
 };

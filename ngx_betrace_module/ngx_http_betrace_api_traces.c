@@ -1,0 +1,228 @@
+
+/*
+ * BeTrace nginx module: GET /traces/{trace_id}.
+ *
+ * The engine stores a trace (P trace:<id>, the same JSON as a --traces-out
+ * line) only when it produced a signal, with the ids of those signals in
+ * P trace:<id>:signals; both expire with signal retention.  The reply is
+ * the stored object as it is, with "signals" added (newest first), so a
+ * signal can be shown inside its trace with one request.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_betrace_api_ops.h"
+
+
+static void ngx_http_betrace_trace_get_thread(ngx_http_betrace_api_job_t *job);
+static json_t *ngx_http_betrace_trace_signals(ngx_http_betrace_api_job_t *job,
+    const char *trace_id);
+static int ngx_http_betrace_trace_cmp(const void *a, const void *b);
+
+
+ngx_int_t
+ngx_http_betrace_api_trace_get(ngx_http_request_t *r,
+    ngx_http_betrace_api_ctx_t *ctx)
+{
+    u_char  *id, *p;
+
+    if (ctx->segs[1].len != 32
+        || !ngx_http_betrace_is_hex(ctx->segs[1].data, 32))
+    {
+        return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_parameter",
+                   "trace_id: \"%.*s\" is not 32 hex digits",
+                   (int) ngx_min(ctx->segs[1].len, 64), ctx->segs[1].data);
+    }
+
+    id = (u_char *) ngx_http_betrace_api_strdup(r, &ctx->segs[1]);
+    if (id == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (p = id; *p; p++) {
+        *p = ngx_tolower(*p);
+    }
+
+    return ngx_http_betrace_api_redis(r, ngx_http_betrace_trace_get_thread,
+                                      id);
+}
+
+
+static void
+ngx_http_betrace_trace_get_thread(ngx_http_betrace_api_job_t *job)
+{
+    char  *id = job->data;
+
+    json_t      *t, *sigs;
+    redisReply  *rep;
+
+    rep = ngx_http_betrace_api_command(job, "GET %strace:%s", job->prefix,
+                                       id);
+    if (rep == NULL) {
+        return;
+    }
+
+    if (rep->type != REDIS_REPLY_STRING) {
+        freeReplyObject(rep);
+        ngx_http_betrace_api_job_error(job, NGX_HTTP_NOT_FOUND, "not_found",
+                                       "trace \"%s\" is not stored (a trace "
+                                       "is kept only when it produced a "
+                                       "signal, for the retention period)",
+                                       id);
+        return;
+    }
+
+    t = json_loadb(rep->str, rep->len, 0, NULL);
+    freeReplyObject(rep);
+
+    if (t == NULL || !json_is_object(t)) {
+        json_decref(t);
+        ngx_http_betrace_api_job_error(job, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       "internal", "stored trace \"%s\" is "
+                                       "not a valid JSON object", id);
+        return;
+    }
+
+    sigs = ngx_http_betrace_trace_signals(job, id);
+    if (sigs == NULL) {
+        json_decref(t);
+        return;
+    }
+
+    json_object_set_new(t, "signals", sigs);
+
+    job->json = t;
+}
+
+
+/* The trace's signals, newest first; NULL with the job's error set. */
+
+static json_t *
+ngx_http_betrace_trace_signals(ngx_http_betrace_api_job_t *job,
+    const char *trace_id)
+{
+    size_t        i, n, *lens;
+    json_t       *out, *s, **all;
+    redisReply   *set, *vals, *e;
+    const char  **argv;
+    char        (*keys)[128];
+
+    set = ngx_http_betrace_api_command(job, "SMEMBERS %strace:%s:signals",
+                                       job->prefix, trace_id);
+    if (set == NULL) {
+        return NULL;
+    }
+
+    out = json_array();
+
+    if (set->type != REDIS_REPLY_ARRAY || set->elements == 0 || out == NULL)
+    {
+        freeReplyObject(set);
+        if (out == NULL) {
+            ngx_http_betrace_api_job_error(job,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "internal", "out of memory");
+        }
+        return out;
+    }
+
+    /* one signal per rule at most: the set is as small as the rule set */
+
+    n = ngx_min(set->elements, 10000);
+
+    argv = malloc((n + 1) * sizeof(char *));
+    lens = malloc((n + 1) * sizeof(size_t));
+    keys = malloc(n * sizeof(*keys));
+    all = malloc(n * sizeof(json_t *));
+
+    if (argv == NULL || lens == NULL || keys == NULL || all == NULL) {
+        goto nomem;
+    }
+
+    argv[0] = "MGET";
+    lens[0] = 4;
+
+    for (i = 0; i < n; i++) {
+        e = set->element[i];
+        lens[i + 1] = ngx_snprintf((u_char *) keys[i], sizeof(keys[i]),
+                                   "%ssignal:%*s", job->prefix,
+                                   e->type == REDIS_REPLY_STRING
+                                   ? ngx_min(e->len, 64) : 0,
+                                   e->type == REDIS_REPLY_STRING
+                                   ? e->str : "")
+                      - (u_char *) keys[i];
+        argv[i + 1] = keys[i];
+    }
+
+    vals = ngx_http_betrace_api_command_argv(job, (int) n + 1, argv, lens);
+
+    free(argv);
+    free(lens);
+    free(keys);
+    freeReplyObject(set);
+
+    if (vals == NULL) {
+        free(all);
+        json_decref(out);
+        return NULL;
+    }
+
+    n = 0;
+
+    for (i = 0; vals->type == REDIS_REPLY_ARRAY && i < vals->elements; i++) {
+        if (vals->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        s = json_loadb(vals->element[i]->str, vals->element[i]->len, 0,
+                       NULL);
+        if (s == NULL || !json_is_object(s)) {
+            json_decref(s);
+            continue;
+        }
+
+        all[n++] = s;
+    }
+
+    freeReplyObject(vals);
+
+    qsort(all, n, sizeof(json_t *), ngx_http_betrace_trace_cmp);
+
+    for (i = 0; i < n; i++) {
+        json_array_append_new(out, all[i]);
+    }
+
+    free(all);
+
+    return out;
+
+nomem:
+
+    free(argv);
+    free(lens);
+    free(keys);
+    free(all);
+    freeReplyObject(set);
+    json_decref(out);
+    ngx_http_betrace_api_job_error(job, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                   "internal", "out of memory");
+    return NULL;
+}
+
+
+/* detected_at descending: RFC 3339 UTC strings of one width sort as text */
+
+static int
+ngx_http_betrace_trace_cmp(const void *a, const void *b)
+{
+    const char  *x, *y;
+
+    x = json_string_value(json_object_get(*(json_t **) a, "detected_at"));
+    y = json_string_value(json_object_get(*(json_t **) b, "detected_at"));
+
+    return -ngx_strcmp(x ? x : "", y ? y : "");
+}
