@@ -7,6 +7,7 @@
 #   BETRACE_UI_PORT        UI (ui/) and API                      3000
 #   BETRACE_TRACE_IDLE_MS  engine --idle-ms                      2000
 #   BETRACE_RING_SLOTS / BETRACE_RING_SLOT_SIZE   segment geometry  4 / 16m
+#   BETRACE_RUN_DIR        the state directory                   ./run
 #
 # State lives in ./run/ (ignored by git): redis.sock and its AOF, the ring
 # segment (spans survive an engine restart), nginx.conf generated from
@@ -20,7 +21,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-RUN=$ROOT/run
+RUN=${BETRACE_RUN_DIR:-$ROOT/run}
 HTTP_PORT=${BETRACE_HTTP_PORT:-8080}
 UI_PORT=${BETRACE_UI_PORT:-3000}
 IDLE_MS=${BETRACE_TRACE_IDLE_MS:-2000}
@@ -48,6 +49,7 @@ for p in "$HTTP_PORT" "$UI_PORT"; do
 done
 
 mkdir -p "$RUN/tmp"
+RUN=$(cd "$RUN" && pwd)
 [ -f "$ROOT/ui/index.html" ] || die "ui/index.html is missing"
 
 user=""
@@ -160,16 +162,20 @@ run:   state  $RUN (completed traces in traces.jsonl)
 run: Ctrl-C stops everything
 EOF
 
-# Any part that exits on its own ends the run.
+# Any part that exits on its own ends the run.  Polled rather than
+# `wait -n`: started from some parents (a Criterion test) bash's `wait -n`
+# missed a child's death and never returned.  The short sleep runs in the
+# background so a Ctrl-C is handled at once.
 while :; do
-    wait -n "${pids[@]}"
-    rc=$?
-    [ $stopping = 1 ] && exit 0
     for i in "${!pids[@]}"; do
         if ! alive "${pids[$i]}"; then
+            wait "${pids[$i]}"
+            rc=$?
             echo "run: ${names[$i]} exited (status $rc); stopping the others" >&2
             stop_all
             exit $(( rc == 0 ? 1 : rc ))
         fi
     done
+    sleep 0.5 &
+    wait $! 2>/dev/null
 done

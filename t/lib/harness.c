@@ -379,9 +379,10 @@ h_env_free(h_env_t *env)
 static int
 h_spawn(h_proc_t *p, char *const argv[])
 {
-    pid_t  parent = getpid();
-    pid_t  pid;
-    int    fd;
+    pid_t     parent = getpid();
+    pid_t     pid;
+    int       fd, sig;
+    sigset_t  set;
 
     fflush(NULL);
     pid = fork();
@@ -390,6 +391,18 @@ h_spawn(h_proc_t *p, char *const argv[])
         return -1;
     }
     if (pid == 0) {
+        /*
+         * Criterion's worker blocks and ignores signals of its own; both
+         * survive exec.  A shell with SIGCHLD blocked never wakes from
+         * `wait`, so children start with a clean mask and defaults.
+         */
+        sigemptyset(&set);
+        sigprocmask(SIG_SETMASK, &set, NULL);
+        for (sig = 1; sig < NSIG; sig++) {
+            if (sig != SIGKILL && sig != SIGSTOP) {
+                signal(sig, SIG_DFL);
+            }
+        }
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent) {
@@ -412,6 +425,18 @@ h_spawn(h_proc_t *p, char *const argv[])
     setpgid(pid, pid);
     p->pid = pid;
     return 0;
+}
+
+int
+h_proc_start(h_env_t *env, h_proc_t *p, const char *name,
+    char *const argv[])
+{
+    memset(p, 0, sizeof(*p));
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    if (h_path(p->log, sizeof(p->log), "%s/%s.log", env->dir, name) != 0) {
+        return -1;
+    }
+    return h_spawn(p, argv);
 }
 
 int

@@ -173,6 +173,14 @@ int h_nginx_reload(h_env_t *env);
  */
 int h_proc_stop(h_proc_t *p);
 
+/*
+ * Starts any program as a part of the test: argv[0] is a path, stdout and
+ * stderr go to <temp dir>/<name>.log, the child leads its own process group
+ * and dies with the test.  Stop it with h_proc_stop.  Returns 0 or -1.
+ */
+int h_proc_start(h_env_t *env, h_proc_t *p, const char *name,
+    char *const argv[]);
+
 /* Nonzero while the process has not exited (reaps it if it has). */
 int h_proc_alive(h_proc_t *p);
 
