@@ -81,7 +81,10 @@ static ngx_http_betrace_api_rule_job_t *ngx_http_betrace_api_rule_job(
     ngx_http_request_t *r);
 static void ngx_http_betrace_api_rule_job_cleanup(void *data);
 static ngx_int_t ngx_http_betrace_api_rule_id(ngx_http_request_t *r,
-    ngx_http_betrace_api_ctx_t *ctx, ngx_http_betrace_api_rule_job_t *rj);
+    ngx_http_betrace_api_ctx_t *ctx, ngx_http_betrace_api_rule_job_t *rj,
+    ngx_int_t *rc);
+static json_t *ngx_http_betrace_api_rule_build(json_t *id, json_t *fields,
+    json_t *created_at, int64_t now, json_int_t version);
 static json_t *ngx_http_betrace_api_time(int64_t ms);
 static int64_t ngx_http_betrace_api_now(void);
 
@@ -322,6 +325,7 @@ ngx_int_t
 ngx_http_betrace_api_rule_get(ngx_http_request_t *r,
     ngx_http_betrace_api_ctx_t *ctx)
 {
+    ngx_int_t                         rc;
     ngx_http_betrace_api_rule_job_t  *rj;
 
     rj = ngx_http_betrace_api_rule_job(r);
@@ -329,8 +333,8 @@ ngx_http_betrace_api_rule_get(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_betrace_api_rule_id(r, ctx, rj) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ngx_http_betrace_api_rule_id(r, ctx, rj, &rc) != NGX_OK) {
+        return rc;
     }
 
     return ngx_http_betrace_api_redis(r, ngx_http_betrace_api_rule_get_job,
@@ -352,8 +356,8 @@ ngx_http_betrace_api_rule_put(ngx_http_request_t *r,
 
     rj->mode = NGX_HTTP_BETRACE_RULE_PUT;
 
-    if (ngx_http_betrace_api_rule_id(r, ctx, rj) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ngx_http_betrace_api_rule_id(r, ctx, rj, &rc) != NGX_OK) {
+        return rc;
     }
 
     if (ngx_http_betrace_api_rule_input(r, ctx, rj, &rc) != NGX_OK) {
@@ -380,8 +384,8 @@ ngx_http_betrace_api_rule_patch(ngx_http_request_t *r,
 
     rj->mode = NGX_HTTP_BETRACE_RULE_PATCH;
 
-    if (ngx_http_betrace_api_rule_id(r, ctx, rj) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ngx_http_betrace_api_rule_id(r, ctx, rj, &rc) != NGX_OK) {
+        return rc;
     }
 
     if (ngx_http_betrace_api_rule_input(r, ctx, rj, &rc) != NGX_OK) {
@@ -398,6 +402,7 @@ ngx_int_t
 ngx_http_betrace_api_rule_delete(ngx_http_request_t *r,
     ngx_http_betrace_api_ctx_t *ctx)
 {
+    ngx_int_t                         rc;
     ngx_http_betrace_api_rule_job_t  *rj;
 
     rj = ngx_http_betrace_api_rule_job(r);
@@ -405,8 +410,8 @@ ngx_http_betrace_api_rule_delete(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_betrace_api_rule_id(r, ctx, rj) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ngx_http_betrace_api_rule_id(r, ctx, rj, &rc) != NGX_OK) {
+        return rc;
     }
 
     return ngx_http_betrace_api_redis(r,
@@ -913,15 +918,98 @@ ngx_http_betrace_api_rule_job_cleanup(void *data)
 }
 
 
+/*
+ * The id of "rules/{id}".  Ids are 16 lowercase hex digits; anything else
+ * is 404 here, so a path can never name another key ("x:status").
+ */
+
 static ngx_int_t
 ngx_http_betrace_api_rule_id(ngx_http_request_t *r,
-    ngx_http_betrace_api_ctx_t *ctx, ngx_http_betrace_api_rule_job_t *rj)
+    ngx_http_betrace_api_ctx_t *ctx, ngx_http_betrace_api_rule_job_t *rj,
+    ngx_int_t *rc)
 {
-    /* the route is "rules/ *": the id is the second segment */
+    u_char      ch;
+    ngx_str_t  *seg;
+    ngx_uint_t  i;
 
-    rj->id = ngx_http_betrace_api_strdup(r, &ctx->segs[1]);
+    seg = &ctx->segs[1];
 
-    return rj->id ? NGX_OK : NGX_ERROR;
+    for (i = 0; i < seg->len; i++) {
+        ch = seg->data[i];
+
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+            break;
+        }
+    }
+
+    if (seg->len != NGX_HTTP_BETRACE_RULE_ID_LEN || i != seg->len) {
+        *rc = ngx_http_betrace_api_send_error(r, NGX_HTTP_NOT_FOUND,
+                  "not_found", "no rule with id \"%.*s\" (ids are %d hex "
+                  "digits)", (int) ngx_min(seg->len, 64), seg->data,
+                  NGX_HTTP_BETRACE_RULE_ID_LEN);
+        return NGX_ERROR;
+    }
+
+    rj->id = ngx_http_betrace_api_strdup(r, seg);
+    if (rj->id == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A rule object with its fields in one order (id first), whatever order
+ * they were given in: fields holds name .. tags.
+ */
+
+static json_t *
+ngx_http_betrace_api_rule_build(json_t *id, json_t *fields,
+    json_t *created_at, int64_t now, json_int_t version)
+{
+    json_t      *rule, *v;
+    ngx_uint_t   i;
+
+    static const char  *order[] = {
+        "name", "description", "dsl", "severity", "enabled", "tags"
+    };
+
+    rule = json_object();
+    if (rule == NULL) {
+        return NULL;
+    }
+
+    if (json_object_set(rule, "id", id) != 0) {
+        goto failed;
+    }
+
+    for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        v = json_object_get(fields, order[i]);
+
+        if (v && json_object_set(rule, order[i], v) != 0) {
+            goto failed;
+        }
+    }
+
+    if ((created_at
+         ? json_object_set(rule, "created_at", created_at)
+         : json_object_set_new(rule, "created_at",
+                               ngx_http_betrace_api_time(now))) != 0
+        || json_object_set_new(rule, "updated_at",
+                               ngx_http_betrace_api_time(now)) != 0
+        || json_object_set_new(rule, "version", json_integer(version)) != 0)
+    {
+        goto failed;
+    }
+
+    return rule;
+
+failed:
+
+    json_decref(rule);
+    return NULL;
 }
 
 
@@ -1154,20 +1242,16 @@ ngx_http_betrace_api_rules_create_job(ngx_http_betrace_api_job_t *job)
     ngx_http_betrace_api_rule_job_t *rj = job->data;
 
     char        *s;
-    json_t      *rule, *res;
+    json_t      *rule, *res, *v;
     redisReply  *reply;
 
-    rule = json_deep_copy(rj->input);
+    v = json_string(rj->id);
+    rule = ngx_http_betrace_api_rule_build(v, rj->input, NULL, rj->now, 1);
+    json_decref(v);
+
     if (rule == NULL) {
         goto nomem;
     }
-
-    json_object_set_new(rule, "id", json_string(rj->id));
-    json_object_set_new(rule, "created_at",
-                        ngx_http_betrace_api_time(rj->now));
-    json_object_set_new(rule, "updated_at",
-                        ngx_http_betrace_api_time(rj->now));
-    json_object_set_new(rule, "version", json_integer(1));
 
     s = json_dumps(rule, JSON_COMPACT);
     if (s == NULL) {
@@ -1266,10 +1350,9 @@ ngx_http_betrace_api_rule_update_job(ngx_http_betrace_api_job_t *job)
     ngx_http_betrace_api_rule_job_t *rj = job->data;
 
     char        *s;
-    json_t      *cur, *rule, *v;
+    json_t      *cur, *rule;
     json_int_t   version;
     ngx_uint_t   tries;
-    const char  *key;
     redisReply  *old, *reply;
 
     for (tries = 0; tries < NGX_HTTP_BETRACE_RULE_CAS_TRIES; tries++) {
@@ -1313,30 +1396,17 @@ ngx_http_betrace_api_rule_update_job(ngx_http_betrace_api_job_t *job)
 
         /* PUT replaces the writable fields, PATCH sets those given */
 
-        rule = json_pack("{s:O,s:O}", "id", json_object_get(cur, "id"),
-                         "created_at", json_object_get(cur, "created_at"));
-        if (rule == NULL) {
+        if (json_object_update(cur, rj->input) != 0) {
             goto nomem;
         }
 
-        if (rj->mode == NGX_HTTP_BETRACE_RULE_PATCH) {
-            json_object_foreach(cur, key, v) {
-                if (ngx_strcmp(key, "name") == 0
-                    || ngx_strcmp(key, "description") == 0
-                    || ngx_strcmp(key, "dsl") == 0
-                    || ngx_strcmp(key, "severity") == 0
-                    || ngx_strcmp(key, "enabled") == 0
-                    || ngx_strcmp(key, "tags") == 0)
-                {
-                    json_object_set(rule, key, v);
-                }
-            }
+        rule = ngx_http_betrace_api_rule_build(json_object_get(cur, "id"),
+                   rj->mode == NGX_HTTP_BETRACE_RULE_PATCH ? cur : rj->input,
+                   json_object_get(cur, "created_at"), rj->now,
+                   version + 1);
+        if (rule == NULL) {
+            goto nomem;
         }
-
-        json_object_update(rule, rj->input);
-        json_object_set_new(rule, "updated_at",
-                            ngx_http_betrace_api_time(rj->now));
-        json_object_set_new(rule, "version", json_integer(version + 1));
 
         s = json_dumps(rule, JSON_COMPACT);
         if (s == NULL) {

@@ -236,6 +236,7 @@ Test(api_rules, curl_example_verbatim, .init = setup, .fini = teardown)
     cr_assert_eq(strlen(str(j, "created_at")), 24);     /* ...00.123Z */
     cr_assert_str_eq(str(j, "created_at"), str(j, "updated_at"));
     cr_assert(json_array_size(json_object_get(j, "tags")) == 0);
+    cr_assert(strncmp(r.body, "{\"id\":", 6) == 0, "id first: %s", r.body);
 
     /* the checker's warning: TIMEOUT is not a span status */
     w = json_array_get(json_object_get(j, "warnings"), 0);
@@ -328,8 +329,34 @@ Test(api_rules, crud_round_trip, .init = setup, .fini = teardown)
     }
     json_decref(j);
 
+    /* deleting a rule keeps its signals */
+    {
+        redisContext *c = redis();
+        redisReply   *rep;
+
+        rep = redisCommand(c, "SET betrace:signal:00ff00ff00ff00ff {}");
+        freeReplyObject(rep);
+        rep = redisCommand(c, "ZADD betrace:signals:rule:%s 1 "
+                           "00ff00ff00ff00ff", id);
+        freeReplyObject(rep);
+        redisFree(c);
+    }
     j = call("DELETE", path, NULL, 204);
     json_decref(j);
+    {
+        redisContext *c = redis();
+        redisReply   *rep;
+
+        rep = redisCommand(c, "EXISTS betrace:signal:00ff00ff00ff00ff "
+                           "betrace:signals:rule:%s", id);
+        cr_assert_eq(rep->integer, 2);
+        freeReplyObject(rep);
+        rep = redisCommand(c, "EXISTS betrace:rule:%s betrace:rule:%s:status",
+                           id, id);
+        cr_assert_eq(rep->integer, 0);
+        freeReplyObject(rep);
+        redisFree(c);
+    }
     j = call("GET", path, NULL, 404);
     expect_error(j, "not_found");
     json_decref(j);
@@ -583,7 +610,8 @@ Test(api_rules, bad_input, .init = setup, .fini = teardown)
              400);
     cr_assert_str_eq(str(expect_error(j, "invalid_field"), "field"), "name");
     json_decref(j);
-    j = call("PUT", "/api/v1/rules/x", "{\"name\": \"a\"}", 400);
+    j = call("PUT", "/api/v1/rules/0123456789abcdef", "{\"name\": \"a\"}",
+             400);
     cr_assert_str_eq(str(expect_error(j, "invalid_field"), "field"), "dsl");
     json_decref(j);
     j = call("POST", "/api/v1/rules", "{\"name\": \"\", \"dsl\": \"x\"}", 400);
@@ -608,6 +636,25 @@ Test(api_rules, bad_input, .init = setup, .fini = teardown)
     json_decref(j);
     j = call("GET", "/api/v1/rules/a/b", NULL, 404);
     json_decref(j);
+
+    /* ids are 16 hex digits: a path can't reach another key */
+    {
+        static const char *bad[] = { "x", "0123456789ABCDEF",
+                                     "0123456789abcdef0", "abc:status",
+                                     "0123456789abcde%3A" };
+        size_t b;
+
+        for (b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+            snprintf(path, sizeof(path), "/api/v1/rules/%s", bad[b]);
+            j = call("GET", path, NULL, 404);
+            expect_error(j, "not_found");
+            json_decref(j);
+            j = call("DELETE", path, NULL, 404);
+            json_decref(j);
+            j = call("PATCH", path, "{\"enabled\": true}", 404);
+            json_decref(j);
+        }
+    }
 
     /* nothing above wrote: one create, one bump */
     cr_assert_eq(rules_version(), 1);
