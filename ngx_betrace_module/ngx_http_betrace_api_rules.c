@@ -149,7 +149,7 @@ static const char  ngx_http_betrace_api_delete_lua[] =
     "return 1";
 
 
-/* --- handlers (worker) ----------------------------------------------------- */
+/* --- handlers (worker) ---------------------------------------------------- */
 
 ngx_int_t
 ngx_http_betrace_api_rules_list(ngx_http_request_t *r,
@@ -420,7 +420,7 @@ ngx_http_betrace_api_rule_delete(ngx_http_request_t *r,
 }
 
 
-/* --- input ----------------------------------------------------------------- */
+/* --- input ---------------------------------------------------------------- */
 
 /*
  * Checks ctx->body against rj->mode and fills rj->input with the
@@ -1042,7 +1042,7 @@ ngx_http_betrace_api_now(void)
 }
 
 
-/* --- Redis jobs (threads) -------------------------------------------------- */
+/* --- Redis jobs (threads) ------------------------------------------------- */
 
 static void
 ngx_http_betrace_api_rules_list_job(ngx_http_betrace_api_job_t *job)

@@ -401,11 +401,13 @@ Test(api_rules, list_filters, .init = setup, .fini = teardown)
 
     free(create("{\"name\": \"Payment timeout\", \"severity\": \"critical\","
                 " \"tags\": [\"payments\"],"
-                " \"dsl\": \"trace.has(span => span.status == \\\"ERROR\\\")\"}"));
+                " \"dsl\": \"trace.has(span =>"
+                " span.status == \\\"ERROR\\\")\"}"));
     free(create("{\"name\": \"Payment retries\", \"severity\": \"critical\","
                 " \"enabled\": false, \"tags\": [\"payments\", \"retry\"],"
                 " \"description\": \"Retries exhausted\","
-                " \"dsl\": \"trace.has(span => span.name == \\\"retry\\\")\"}"));
+                " \"dsl\": \"trace.has(span =>"
+                " span.name == \\\"retry\\\")\"}"));
     free(create("{\"name\": \"Missing audit log\", \"severity\": \"high\","
                 " \"dsl\": \"trace.has(span => span.name == \\\"pii\\\")"
                 " && trace.missing(span => span.name == \\\"audit\\\")\"}"));
@@ -472,7 +474,8 @@ Test(api_rules, validate, .init = setup, .fini = teardown)
 
     /* warnings are reported while valid stays true */
     j = call("POST", "/api/v1/rules/validate",
-             "{\"dsl\": \"trace.has(span => span.status === \\\"TIMEOUT\\\")\"}",
+             "{\"dsl\": \"trace.has(span =>"
+             " span.status === \\\"TIMEOUT\\\")\"}",
              200);
     cr_assert(json_is_true(json_object_get(j, "valid")));
     cr_assert_eq(json_array_size(json_object_get(j, "warnings")), 1);
