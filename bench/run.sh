@@ -8,8 +8,8 @@
 # over keep-alive connections.  For each workload:
 #
 #   accepted spans/s per nginx core = spans accepted (GET /api/v1/stats
-#   delta, not wrk's count) / worker CPU seconds (utime+stime delta of the
-#   worker in /proc/<pid>/stat)
+#   delta, not wrk's count) / worker CPU seconds (delta of the scheduler's
+#   run time of the worker, /proc/<pid>/schedstat; utime+stime without it)
 #
 # with requests/s and the wall rate; median of BENCH_RUNS runs and the
 # spread.  The engine does not run while nginx is measured, so it can't
@@ -110,16 +110,27 @@ commas() {
         print s r }'
 }
 
-calc() {        # calc 'awk expression' -> its value
+calc() {        # calc 'awk expression' -> its value (parenthesise comparisons:
+                # awk reads "print a > b" as a redirection)
     awk "BEGIN { print $1 }"
 }
 
-# cpu_ticks PID -> utime+stime in clock ticks; minflt PID -> minor faults
-cpu_ticks() {
-    local s; s=$(cat "/proc/$1/stat"); s=${s##*) }
-    set -- $s
-    echo $(( ${12} + ${13} ))
+# cpu_s PID -> CPU seconds used by all threads of PID: the scheduler's
+# nanosecond count (/proc/PID/task/*/schedstat), or utime+stime in clock
+# ticks where schedstat is missing.
+cpu_s() {
+    local s
+    if [ -r "/proc/$1/schedstat" ]; then
+        cat /proc/"$1"/task/*/schedstat 2>/dev/null \
+            | awk '{ ns += $1 } END { printf "%.6f\n", ns / 1e9 }'
+    else
+        s=$(cat "/proc/$1/stat"); s=${s##*) }
+        set -- $s
+        calc "(${12} + ${13}) / $TICK"
+    fi
 }
+
+# minflt PID -> minor page faults of PID so far
 minflt() {
     local s; s=$(cat "/proc/$1/stat"); s=${s##*) }
     set -- $s
@@ -296,7 +307,8 @@ SLOT_BYTES=$(size_bytes "$SLOT_SIZE")
 
 # --- nginx: accepted spans/s per core ---------------------------------------
 
-echo "bench: nginx on CPU $NGX_CPU, wrk on CPU $LOAD_CPU ($CONNS connections), $RUNS x ${SECS}s per workload, ring slot $SLOT_SIZE" >&2
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "bench: nginx on CPU $NGX_CPU, wrk on CPU $LOAD_CPU ($CONNS connections), $RUNS x ${SECS}s per workload, ring slot $SLOT_SIZE; load average $LOAD_BEFORE (other work on the machine lowers the wall rates)" >&2
 
 start_nginx "$SLOT_SIZE"
 
@@ -324,10 +336,10 @@ for w in $WORKLOADS; do
 
     for run in $(seq "$RUNS"); do
         drain
-        s0=$(stats spans_accepted); t0=$(cpu_ticks "$WORKER_PID")
+        s0=$(stats spans_accepted); c0=$(cpu_s "$WORKER_PID")
         f0=$(minflt "$WORKER_PID")
         r=$(wrk_run "$w" "$secs")
-        s1=$(stats spans_accepted); t1=$(cpu_ticks "$WORKER_PID")
+        s1=$(stats spans_accepted); c1=$(cpu_s "$WORKER_PID")
         f1=$(minflt "$WORKER_PID")
         full=$(stats ring_full); used=$(stats ring_bytes_used)
 
@@ -339,13 +351,13 @@ for w in $WORKLOADS; do
             bad="run $run: $non non-200 responses ($(statuses "$r")), $errs socket errors, ring_full=$full"
             break
         fi
-        spans=$(( s1 - s0 )); ticks=$(( t1 - t0 ))
-        [ "$ticks" -gt 0 ] || { bad="run $run: worker used no CPU"; break; }
-        per_core+=( "$(calc "$spans / ($ticks / $TICK)")" )
+        spans=$(( s1 - s0 )); cpu=$(calc "$c1 - $c0")
+        [ "$(calc "($cpu > 0.01)")" = 1 ] || { bad="run $run: worker used no CPU"; break; }
+        per_core+=( "$(calc "$spans / $cpu")" )
         reqs+=( "$(calc "$nreq / ($dur / 1e6)")" )
         wall+=( "$(calc "$spans / ($dur / 1e6)")" )
-        faults+=( "$(calc "($f1 - $f0) / ($ticks / $TICK)")" )
-        busy+=( "$(calc "100 * ($ticks / $TICK) / ($dur / 1e6)")" )
+        faults+=( "$(calc "($f1 - $f0) / $cpu")" )
+        busy+=( "$(calc "100 * $cpu / ($dur / 1e6)")" )
         ring_per_span=$(awk -v b="$used" -v s="$spans" 'BEGIN { printf "%.0f", (s > 0) ? b / s : 0 }')
     done
 
@@ -377,21 +389,23 @@ done
 
 ENGINE_JSON=null
 if [ "${BENCH_ENGINE:-1}" != 0 ]; then
-    drain
-    # unique: trace ids never repeat, so the engine assembles real traces
-    # (the fill is as long as the ring allows, at most BENCH_SECS + 1)
+    # unique: trace ids never repeat, so the engine assembles real traces;
+    # each fill is as long as the ring allows, at most BENCH_SECS + 1
     secs=$(awk -v s="$SLOT_BYTES" -v r="${SAT_REQS:-0}" -v max=$(( SECS + 1 )) 'BEGIN {
-               bps = r * 100 * 1000; t = (bps > 0) ? int(0.6 * s / bps) : max;
+               bps = r * 100 * 1000; t = (bps > 0) ? int(0.6 * s / bps) : 1;
                if (t > max) t = max; if (t < 1) t = 1; print t }')
-    a0=$(stats spans_accepted)
-    r=$(wrk_run w3 "$secs" unique)
-    # an engine counts from 0 when it starts
-    todo=$(( $(stats spans_accepted) - a0 ))
-    non=$(field "$r" non200)
-    if [ "$non" != 0 ]; then
-        echo "engine: NOT A RESULT: the fill run had $non non-200 responses ($(statuses "$r"))"
-        FAILED=1
-    else
+    e_per=(); e_wall=(); e_spans=0; e_cpu=0; bad=""
+    for run in $(seq "$RUNS"); do
+        drain
+        a0=$(stats spans_accepted)
+        r=$(wrk_run w3 "$secs" unique)
+        non=$(field "$r" non200)
+        if [ "$non" != 0 ]; then
+            bad="the fill run had $non non-200 responses ($(statuses "$r"))"
+            break
+        fi
+        # an engine counts from 0 when it starts
+        todo=$(( $(stats spans_accepted) - a0 ))
         start_engine "$NGX_CPU" --idle-ms 1000 --max-spans $(( todo + 100000 ))
         t_start=$(date +%s.%N)
         while :; do
@@ -401,15 +415,23 @@ if [ "${BENCH_ENGINE:-1}" != 0 ]; then
             sleep 0.01
         done
         t_end=$(date +%s.%N)
-        eticks=$(cpu_ticks "$ENG_PID")
+        ecpu=$(cpu_s "$ENG_PID")
         stop_engine
-        ewall=$(calc "$t_end - $t_start")
-        ecpu=$(calc "$eticks / $TICK")
-        eper=$(awk -v n="$todo" -v t="$ecpu" 'BEGIN { print (t > 0) ? n / t : 0 }')
-        ewr=$(calc "$todo / $ewall")
-        printf 'engine: %s spans/s per engine core consumed (%s spans of distinct W3 traces, %.2f s CPU, %.2f s wall: %s spans/s wall)\n' \
-            "$(commas "$eper")" "$(commas "$todo")" "$ecpu" "$ewall" "$(commas "$ewr")"
-        ENGINE_JSON="{\"spans\":$todo,\"wall_s\":$ewall,\"cpu_s\":$ecpu,\"spans_per_s_per_core\":$eper,\"spans_per_s_wall\":$ewr}"
+        [ "$(calc "($ecpu > 0)")" = 1 ] || { bad="the engine used no measurable CPU"; break; }
+        e_per+=( "$(calc "$todo / $ecpu")" )
+        e_wall+=( "$(calc "$todo / ($t_end - $t_start)")" )
+        e_spans=$(( e_spans + todo ))
+        e_cpu=$(calc "$e_cpu + $ecpu")
+    done
+    if [ -n "$bad" ]; then
+        echo "engine: NOT A RESULT: $bad"
+        FAILED=1
+    else
+        read -r ep_med ep_spread < <(median_spread "${e_per[@]}")
+        read -r ew_med _ < <(median_spread "${e_wall[@]}")
+        printf 'engine: %s spans/s per engine core read and assembled (median of %d, spread ±%s%%; %s spans of distinct W3 traces in %.2f s CPU), %s spans/s wall from start\n' \
+            "$(commas "$ep_med")" "$RUNS" "$ep_spread" "$(commas "$e_spans")" "$e_cpu" "$(commas "$ew_med")"
+        ENGINE_JSON="{\"runs\":$RUNS,\"spans\":$e_spans,\"cpu_s\":$e_cpu,\"spans_per_s_per_core\":$ep_med,\"spread_pct\":$ep_spread,\"spans_per_s_wall\":$ew_med,\"samples_spans_per_s_per_core\":[$(IFS=,; echo "${e_per[*]}")]}"
     fi
 fi
 
@@ -426,7 +448,8 @@ if [ "${BENCH_LATENCY:-1}" != 0 ] && [ -n "$SAT_REQS" ]; then
     r=$(wrk_run w3 "$(( SECS + 2 ))" rate="$half")
     stop_engine
     non=$(field "$r" non200)
-    got=$(calc "int($(field "$r" requests) / ($(field "$r" duration_us) / 1e6))")
+    nreq=$(field "$r" requests); dur=$(field "$r" duration_us)
+    got=$(calc "int($nreq / ($dur / 1e6))")
     p50=$(field "$r" p50_us); p99=$(field "$r" p99_us); p999=$(field "$r" p999_us)
     if [ "$non" != 0 ]; then
         echo "W3 latency: NOT A RESULT: $non non-200 responses ($(statuses "$r"))"
@@ -468,12 +491,13 @@ if [ "${BENCH_OVERLOAD:-1}" != 0 ] && [ -n "$SAT_REQS" ]; then
     done
     stop_engine
     stop_nginx
-    got=$(calc "int($nreq / ($(field "$r" duration_us) / 1e6))")
-    st=$(statuses "$r")
+    dur=$(field "$r" duration_us)
+    got=$(calc "int($nreq / ($dur / 1e6))")
+    st=$(statuses "$r"); p99=$(field "$r" p99_us)
     lost=$(( acked > consumed ? acked - consumed : 0 ))
     printf 'W3 at 1.2x saturation (%s req/s offered, %s answered/s, engine running): %s non-200%s, p99 %.1f ms, %s spans acknowledged, %s accepted, %s consumed by the engine, %s lost\n' \
         "$(commas "$over")" "$(commas "$got")" "$non" "${st:+ ($st)}" \
-        "$(calc "$(field "$r" p99_us) / 1000")" \
+        "$(calc "$p99 / 1000")" \
         "$(commas "$acked")" "$(commas "$accepted")" "$(commas "$consumed")" "$lost"
     [ "$lost" = 0 ] || FAILED=1
     OVER_JSON="{\"offered_rps\":$over,\"answered_rps\":$got,\"non200\":$non,\"p99_us\":$(field "$r" p99_us),\"spans_acknowledged\":$acked,\"spans_accepted\":$accepted,\"spans_consumed\":$consumed,\"lost\":$lost}"
@@ -503,8 +527,9 @@ fi
 # --- results.json ------------------------------------------------------------
 
 {
-    printf '{"date":"%s","host":"%s","cpus":"nginx %s, wrk %s","connections":%s,"ring_slot":"%s",' \
-        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$NGX_CPU" "$LOAD_CPU" "$CONNS" "$SLOT_SIZE"
+    printf '{"date":"%s","host":"%s","cpus":"nginx %s, wrk %s","connections":%s,"ring_slot":"%s","loadavg_before":"%s","loadavg_after":"%s",' \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$NGX_CPU" "$LOAD_CPU" "$CONNS" "$SLOT_SIZE" \
+        "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf '"commit":"%s","nginx":[%s],"engine":%s,"latency":%s,"overload":%s}\n' \
         "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
         "$(IFS=,; echo "${JSON_WL[*]}")" "$ENGINE_JSON" "$LAT_JSON" "$OVER_JSON"
