@@ -48,10 +48,11 @@
  *     it can be evaluated once per span and shared between rules).
  *   - c.within(d) can't contain another within(); d is a duration string
  *     or a number of milliseconds.  Window bounds are inclusive.
- *   - sequence is greedy: step j takes the earliest span (start time, then
- *     position) starting no earlier than step j-1's and not taken yet.
- *     With several spans starting at exactly the same instant, a sequence
- *     that needs a different assignment among them can be missed.
+ *   - sequence takes, step by step, the earliest start time at which the
+ *     step has a span not taken by an earlier step; spans starting at the
+ *     same instant are shared out among the steps as a matching, so a
+ *     sequence is found whenever one exists.  Its witnesses are the spans
+ *     it chose, one per step.
  *   - where(a).where(b): spans matching b inside a's scope, plus their
  *     descendants.
  *   - Attribute values: BYTES read as a string of the raw bytes, an EMPTY

@@ -987,49 +987,136 @@ lower_bound(bt_eval_ctx_t *ctx, const uint32_t *l, uint32_t n, uint64_t t)
 }
 
 
+/* one sequence search: the steps' lists and who holds which span */
+typedef struct {
+    bt_eval_ctx_t    *ctx;
+    const uint32_t   *l[BT_DSL_MAX_CLAUSES];       /* step lists */
+    uint32_t          ln[BT_DSL_MAX_CLAUSES];
+    uint32_t          from[BT_DSL_MAX_CLAUSES];     /* step j's spans at */
+    uint32_t          to[BT_DSL_MAX_CLAUSES];       /* time T: l[from..to) */
+    uint32_t          span[BT_DSL_MAX_CLAUSES];     /* step -> its span */
+    uint8_t           seen[BT_DSL_MAX_CLAUSES];
+    uint32_t          first;        /* steps first..j are at time T */
+} seq_t;
+
+
+/* the step (first.. last) holding span x at time T, or -1 */
+static int32_t
+seq_owner(const seq_t *q, uint32_t last, uint32_t x)
+{
+    uint32_t  j;
+
+    for (j = q->first; j < last; j++) {
+        if (q->span[j] == x) {
+            return (int32_t) j;
+        }
+    }
+    return -1;
+}
+
+
 /*
- * sequence: greedy earliest match.  Step j takes the earliest span (in
- * start order, then index) that starts no earlier than step j-1's span and
- * is not already taken.  Within a window, spans must start in [lo, hi].
- * Taking the earliest possible span never hurts later steps, so greedy
- * finds a sequence whenever one exists (up to ties in start time).
- * Fills chosen (k entries) when not NULL.  Returns 1 if found.
+ * Gives step j a span at time T, moving other steps of this time to other
+ * spans of theirs if needed (an augmenting path, as in bipartite matching).
+ */
+static int
+seq_augment(seq_t *q, uint32_t j, uint32_t last)
+{
+    uint32_t  p, x, held;
+    int32_t   o;
+
+    for (p = q->from[j]; p < q->to[j]; p++) {
+        if (seq_owner(q, last, q->l[j][p]) < 0) {
+            q->span[j] = q->l[j][p];
+            return 1;
+        }
+    }
+    held = q->span[j];
+    q->seen[j] = 1;
+    for (p = q->from[j]; p < q->to[j]; p++) {
+        x = q->l[j][p];
+        o = seq_owner(q, last, x);
+        if (o >= 0 && !q->seen[o]) {
+            q->seen[o] = 1;
+            q->span[j] = UINT32_MAX;        /* j is looking, not holding */
+            if (seq_augment(q, (uint32_t) o, last)) {
+                q->span[j] = x;
+                return 1;
+            }
+            q->span[j] = held;
+        }
+    }
+    return 0;
+}
+
+
+/*
+ * sequence: distinct spans s1..sk, si matching step i, starting in
+ * non-decreasing order.  Greedy over time: the next step takes the earliest
+ * start time T at which it has a span; then as many following steps as
+ * possible also take spans starting at T, as a matching (spans starting at
+ * the same instant can be shared out in any order, so this is where
+ * "earliest" needs care); the first step that can't fit at T goes on after
+ * T.  Taking the earliest time for each step never hurts the later ones,
+ * so a sequence is found whenever one exists.  Within a window spans must
+ * start in [lo, hi].  Fills chosen (k entries) when not NULL.  Returns 1 if
+ * found.
  */
 DSL_COLD static int
 sequence(bt_eval_ctx_t *ctx, const node_t *n, int window, uint32_t *chosen)
 {
-    const uint32_t  *ids, *l;
-    uint32_t         j, k, ln, pos, q, taken[BT_DSL_MAX_CLAUSES];
-    uint64_t         t, lo, hi;
+    const uint32_t  *ids;
+    uint32_t         j, k, pos, m;
+    uint64_t         t, lo, hi, lb;
+    seq_t            q;
 
     ids = n->ptr;
+    k = n->nargs;
     lo = window ? ctx->win_lo : 0;
     hi = window ? ctx->win_hi : UINT64_MAX;
-    t = lo;
+    q.ctx = ctx;
 
-    for (j = 0; j < n->nargs; j++) {
-        l = list(ctx, ids[j], &ln);
-        if (l == NULL) {
+    for (j = 0; j < k; j++) {
+        q.l[j] = list(ctx, ids[j], &q.ln[j]);
+        if (q.l[j] == NULL) {
             return 0;
         }
-        pos = lower_bound(ctx, l, ln, t);
-        for ( ; pos < ln; pos++) {
-            for (q = 0; q < j && taken[q] != l[pos]; q++) { /* void */ }
-            if (q == j) {
+    }
+
+    lb = lo;
+    j = 0;
+    while (j < k) {
+        /* the earliest time step j can start at */
+        pos = lower_bound(ctx, q.l[j], q.ln[j], lb);
+        if (pos == q.ln[j]) {
+            return 0;
+        }
+        t = start_of(ctx, q.l[j][pos]);
+        if (t > hi) {
+            return 0;
+        }
+
+        /* the longest run of steps j.. that fit at time t together */
+        q.first = j;
+        for (m = j; m < k; m++) {
+            q.from[m] = lower_bound(ctx, q.l[m], q.ln[m], t);
+            q.to[m] = t == UINT64_MAX ? q.ln[m]
+                      : lower_bound(ctx, q.l[m], q.ln[m], t + 1);
+            memset(q.seen + j, 0, m - j + 1);
+            q.span[m] = UINT32_MAX;
+            if (!seq_augment(&q, m, m)) {
                 break;
             }
         }
-        if (pos == ln || start_of(ctx, l[pos]) > hi) {
-            return 0;
+        j = m;
+        if (t == UINT64_MAX) {
+            return j == k;
         }
-        taken[j] = l[pos];
-        t = start_of(ctx, l[pos]);
+        lb = t + 1;
     }
 
     if (chosen) {
-        for (k = 0; k < n->nargs; k++) {
-            chosen[k] = taken[k];
-        }
+        memcpy(chosen, q.span, k * sizeof(uint32_t));
     }
     return 1;
 }

@@ -173,6 +173,14 @@ static const sb_span_t  seq_reversed[] = {
     { .name = NULL }
 };
 
+/* three spans starting at the same instant */
+static const sb_span_t  ties[] = {
+    { .id = "1", .name = "a", .start_ms = 5, .dur_ms = 1 },
+    { .id = "2", .parent = "1", .name = "b", .start_ms = 5, .dur_ms = 1 },
+    { .id = "3", .parent = "1", .name = "c", .start_ms = 5, .dur_ms = 1 },
+    { .name = NULL }
+};
+
 static const sb_span_t  empty_trace[] = { { .name = NULL } };
 
 

@@ -217,6 +217,14 @@ Test(dsl_eval, trace_level_constructs)
         { "trace.sequence(s => s.name === 'ship', s => s.name === 'login')",
           seq_reversed, 1, "[2,4]" },
         { "trace.sequence('pay', 'pay')", seq_ok, 0, NULL },
+        /* equal start times: step 2 must leave 'b' to step 3 */
+        { "trace.sequence('a', s => s.name === 'b' || s.name === 'c', 'b')",
+          ties, 1, "[1,3,2]" },
+        { "trace.sequence('c', 'b', 'a')", ties, 1, "[3,2,1]" },
+        { "trace.sequence('a', s => s.name !== 'c', 'b')", ties, 0, NULL },
+        { "trace.sequence(s => s.name !== 'b', s => s.name !== 'b', 'b')",
+          ties, 1, "[1,3,2]" },
+        { "trace.sequence('a', s => s.name === 'b', 'b')", ties, 0, NULL },
         { "trace.sequence(s => s.parent !== undefined, "
           "s => s.parent !== undefined)", seq_ok, 1, "[2,3]" },
         /* where: matching spans and all their descendants */

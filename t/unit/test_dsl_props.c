@@ -227,6 +227,33 @@ Test(dsl_props, where_within_sequence_match_brute_force)
                  names[c]);
         cr_assert_eq(fires(src, &t, ctx), want, "%s (iter %u)", src, iter);
 
+        /* three steps over few start times: ties decide */
+        {
+            uint32_t  e = rnd(NNAMES), x;
+
+            want = 0;
+            for (i = 0; i < t.n && !want; i++) {
+                for (j = 0; j < t.n && !want; j++) {
+                    for (x = 0; x < t.n && !want; x++) {
+                        want = i != j && j != x && i != x
+                               && name_is(&t.spans[i], names[a])
+                               && name_is(&t.spans[j], names[c])
+                               && name_is(&t.spans[x], names[e])
+                               && t.spans[i].s.start_ns
+                                  <= t.spans[j].s.start_ns
+                               && t.spans[j].s.start_ns
+                                  <= t.spans[x].s.start_ns;
+                    }
+                }
+            }
+            snprintf(src, sizeof(src),
+                     "trace.sequence('%s', s => s.name === '%s' || "
+                     "s.name === '%s', '%s')", names[a], names[c], names[c],
+                     names[e]);
+            cr_assert_eq(fires(src, &t, ctx), want, "%s (iter %u)", src,
+                         iter);
+        }
+
         bt_trace_reset(&t);
         sb_free(&b);
     }
