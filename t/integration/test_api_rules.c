@@ -13,6 +13,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -889,6 +890,59 @@ Test(api_rules, rules_survive_restarts, .init = setup, .fini = teardown)
                          "tags"), 0)), "kept");
     json_decref(j);
     cr_assert_eq(rules_version(), 2);
+
+    free(id);
+    cr_assert_eq(h_pass(env), 0);
+}
+
+static void *
+patcher(void *arg)
+{
+    const char *path = arg;
+    const char *h[] = { "Authorization: Bearer " WRITE_KEY,
+                        "Content-Type: application/json", NULL };
+    h_resp_t    r;
+    long        bad = 0;
+    int         i;
+
+    for (i = 0; i < 10; i++) {
+        const char *body = i % 2 ? "{\"enabled\": true}"
+                                 : "{\"severity\": \"low\"}";
+
+        h_http(env, "PATCH", path, h, body, strlen(body), &r);
+        if (r.status != 200) {
+            fprintf(stderr, "PATCH: %ld %s\n", r.status, r.body);
+            bad++;
+        }
+        h_resp_free(&r);
+    }
+    return (void *) bad;
+}
+
+/* concurrent PATCHes on one rule: every one applied, none lost */
+Test(api_rules, concurrent_patches, .init = setup, .fini = teardown)
+{
+    pthread_t  t[4];
+    char      *id, path[64];
+    json_t    *j;
+    void      *bad;
+    int        i;
+
+    id = create("{\"name\": \"x\", \"dsl\": \"trace.has(span => true)\"}");
+    snprintf(path, sizeof(path), "/api/v1/rules/%s", id);
+
+    for (i = 0; i < 4; i++) {
+        cr_assert_eq(pthread_create(&t[i], NULL, patcher, path), 0);
+    }
+    for (i = 0; i < 4; i++) {
+        pthread_join(t[i], &bad);
+        cr_assert_eq((long) bad, 0, "failed PATCHes");
+    }
+
+    j = call("GET", path, NULL, 200);
+    cr_assert_eq(json_integer_value(json_object_get(j, "version")), 41);
+    json_decref(j);
+    cr_assert_eq(rules_version(), 41);
 
     free(id);
     cr_assert_eq(h_pass(env), 0);
