@@ -272,7 +272,7 @@ poll_rules(bt_sig_t *s, io_state_t *st)
                    s->rules_loaded_once,
                    (unsigned long long) s->rules_version,
                    (unsigned long long) v);
-        if (bt_rules_reload(s, v) != 0) {
+        if (bt_rules_reload(s, v, st->force_reload) != 0) {
             return -1;
         }
         st->force_reload = 0;

@@ -67,19 +67,28 @@ first_error(const bt_diags_t *d)
     return strdup("the rule did not compile");
 }
 
+/* What one reload decided about statuses (see append_status). */
+typedef struct {
+    json_t      *seen;          /* id -> status without updated_at */
+    int          force;
+} status_ctx_t;
+
 /*
- * Appends SET P rule:<id>:status to the pipeline.  diags: the compiler's
+ * Appends the write of P rule:<id>:status to the pipeline, unless the same
+ * status (apart from updated_at) was written by an earlier reload, so
+ * updated_at says when the state last changed.  diags: the compiler's
  * diagnostics (errors and warnings), NULL when there are none to report.
+ * Returns 1 when a command was appended (one reply to read), 0 when not
+ * needed, -1 when out of memory.
  */
 static int
-append_status(bt_sig_t *s, const char *id, const char *state,
-    const char *error, json_t *version, const bt_diags_t *diags)
+append_status(bt_sig_t *s, status_ctx_t *sc, const char *id,
+    const char *state, const char *error, json_t *version,
+    const bt_diags_t *diags)
 {
     json_t  *o;
-    char    *js, now[32];
-    int      rc;
-
-    bt_sig_rfc3339(bt_sig_wall_ms(), now, sizeof(now));
+    char    *js, *sig, now[32];
+    int      rc, same;
 
     o = json_object();
     if (o == NULL) {
@@ -90,10 +99,29 @@ append_status(bt_sig_t *s, const char *id, const char *state,
         json_object_set_new(o, "error", json_string(error));
     }
     json_object_set(o, "version", version ? version : json_null());
-    json_object_set_new(o, "updated_at", json_string(now));
     if (diags && diags->n) {
         json_object_set_new(o, "diagnostics", bt_diags_json(diags));
     }
+
+    sig = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    if (sig == NULL) {
+        json_decref(o);
+        return -1;
+    }
+    same = s->statuses != NULL
+           && json_string_value(json_object_get(s->statuses, id)) != NULL
+           && strcmp(json_string_value(json_object_get(s->statuses, id)),
+                     sig) == 0;
+    json_object_set_new(sc->seen, id, json_string(sig));
+    free(sig);
+
+    if (same && !sc->force) {
+        json_decref(o);
+        return 0;
+    }
+
+    bt_sig_rfc3339(bt_sig_wall_ms(), now, sizeof(now));
+    json_object_set_new(o, "updated_at", json_string(now));
     js = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (js == NULL) {
@@ -108,11 +136,27 @@ append_status(bt_sig_t *s, const char *id, const char *state,
                             "end return 0",
                             s->prefix, id, s->prefix, id, js);
     free(js);
-    return rc == REDIS_OK ? 0 : -1;
+    return rc == REDIS_OK ? 1 : -1;
+}
+
+/* append_status, counting the replies to read; a status that could not
+   be queued (out of memory) is forgotten so the next reload retries it */
+static size_t
+status(bt_sig_t *s, status_ctx_t *sc, const char *id, const char *state,
+    const char *error, json_t *version, const bt_diags_t *diags)
+{
+    int  rc;
+
+    rc = append_status(s, sc, id, state, error, version, diags);
+    if (rc < 0) {
+        json_object_del(sc->seen, id);
+        return 0;
+    }
+    return (size_t) rc;
 }
 
 int
-bt_rules_reload(bt_sig_t *s, uint64_t version)
+bt_rules_reload(bt_sig_t *s, uint64_t version, int force)
 {
     redisReply   *ids, *r;
     bt_rules_t   *set, *old;
@@ -123,6 +167,7 @@ bt_rules_reload(bt_sig_t *s, uint64_t version)
     json_error_t  je;
     const char   *dsl, *id;
     char         *err;
+    status_ctx_t  sc;
     size_t        i, nstatus;
     uint32_t      n_disabled, n_failed;
     int           failed, idx;
@@ -156,6 +201,13 @@ bt_rules_reload(bt_sig_t *s, uint64_t version)
     }
 
     bt_diags_init(&d);
+    sc.seen = json_object();
+    sc.force = force;
+    if (sc.seen == NULL) {
+        engine_log(ENGINE_LOG_ERROR, "out of memory loading rules");
+        bt_rules_free(set);
+        set = NULL;
+    }
     failed = 0;
     nstatus = 0;
     n_disabled = 0;
@@ -177,9 +229,8 @@ bt_rules_reload(bt_sig_t *s, uint64_t version)
         freeReplyObject(r);
 
         if (!json_is_object(o)) {
-            append_status(s, id, "error", "the stored rule is not a JSON "
-                          "object", NULL, NULL);
-            nstatus++;
+            nstatus += status(s, &sc, id, "error", "the stored rule is not "
+                              "a JSON object", NULL, NULL);
             n_failed++;
             json_decref(o);
             continue;
@@ -187,8 +238,7 @@ bt_rules_reload(bt_sig_t *s, uint64_t version)
         ver = json_object_get(o, "version");
 
         if (json_is_false(json_object_get(o, "enabled"))) {
-            append_status(s, id, "disabled", NULL, ver, NULL);
-            nstatus++;
+            nstatus += status(s, &sc, id, "disabled", NULL, ver, NULL);
             n_disabled++;
             json_decref(o);
             continue;
@@ -199,12 +249,11 @@ bt_rules_reload(bt_sig_t *s, uint64_t version)
         rule = dsl ? bt_rule_compile(dsl, strlen(dsl), &d) : NULL;
         if (rule == NULL) {
             err = dsl ? first_error(&d) : strdup("the rule has no dsl");
-            append_status(s, id, "error", err ? err : "out of memory", ver,
-                          &d);
+            nstatus += status(s, &sc, id, "error",
+                              err ? err : "out of memory", ver, &d);
             engine_log(ENGINE_LOG_WARN, "rule %s (\"%s\") skipped: %s", id,
                        jget_str(o, "name", ""), err ? err : "out of memory");
             free(err);
-            nstatus++;
             n_failed++;
             json_decref(o);
             continue;
@@ -226,16 +275,15 @@ bt_rules_reload(bt_sig_t *s, uint64_t version)
             free(sr->name);
             free(sr->severity);
             memset(sr, 0, sizeof(*sr));
-            append_status(s, id, "error", "out of memory", ver, NULL);
-            nstatus++;
+            nstatus += status(s, &sc, id, "error", "out of memory", ver,
+                              NULL);
             n_failed++;
             json_decref(o);
             continue;
         }
         set->n++;
 
-        append_status(s, id, "active", NULL, ver, d.n ? &d : NULL);
-        nstatus++;
+        nstatus += status(s, &sc, id, "active", NULL, ver, d.n ? &d : NULL);
         json_decref(o);
     }
 
@@ -252,12 +300,18 @@ bt_rules_reload(bt_sig_t *s, uint64_t version)
     freeReplyObject(ids);
 
     if (failed) {
+        json_decref(sc.seen);
         bt_rules_free(set);
         return -1;
     }
     if (set == NULL) {
+        json_decref(sc.seen);
         return 0;
     }
+
+    /* what Redis now holds; deleted rules drop out */
+    json_decref(s->statuses);
+    s->statuses = sc.seen;
 
     if (bt_ruleset_build(set->set) != 0) {
         engine_log(ENGINE_LOG_ERROR, "out of memory building the rule set; "

@@ -88,6 +88,8 @@ struct bt_sig_s {
     char                sha_write[41];
     char                sha_retention[41];
     uint64_t            rules_version;  /* of the loaded set */
+    json_t             *statuses;       /* id -> status last written, without
+                                           updated_at */
     int                 rules_loaded_once;
     uint64_t            n_loaded;
     uint64_t            n_failed;
@@ -112,10 +114,12 @@ void bt_sig_rfc3339(uint64_t ms, char *buf, size_t n);
 /*
  * rules.c: loads every rule from Redis (P rules, P rule:<id>), compiles the
  * enabled ones, writes each rule's P rule:<id>:status and publishes the new
- * set (the old one is freed after a grace period).  Returns 0, or -1 when a
+ * set (the old one is freed after a grace period).  A status is written
+ * only when it differs from the one last written, or when force is set
+ * (after a reconnect: Redis may have lost them).  Returns 0, or -1 when a
  * Redis command failed (the current set is kept; the caller reconnects).
  */
-int bt_rules_reload(bt_sig_t *s, uint64_t version);
+int bt_rules_reload(bt_sig_t *s, uint64_t version, int force);
 
 /* Frees a set that no reader can see any more.  NULL is ignored. */
 void bt_rules_free(bt_rules_t *r);

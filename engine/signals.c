@@ -515,6 +515,7 @@ bt_sig_close(bt_sig_t *s, int drain_ms)
     }
 
     bt_rules_free(s->rules);
+    json_decref(s->statuses);
     if (s->rc) {
         redisFree(s->rc);
     }

@@ -646,12 +646,42 @@ Test(signals, dsl_rules_fire_and_near_misses_stay_quiet,
     freeReplyObject(r);
     cr_assert_eq(total, 3);
 
-    /* the heartbeat */
-    st = rjson(c, P "engine");
-    cr_assert_not_null(st, "engine heartbeat in redis");
+    /* an unrelated change reloads the set but leaves other statuses as
+       they were: updated_at says when a rule's state last changed */
+    {
+        json_t  *before, *after;
+
+        before = rjson(c, P "rule:" R_AUTH ":status");
+        usleep(20000);
+        put_rule(c, "another", "Another", "trace.has('x')", "low", 1, 1);
+        json_decref(wait_status(c, "another", "active", 1, WAIT_MS));
+        cr_assert_eq(WAIT_ES(shm, rules_loaded, 5, WAIT_MS), 5);
+        after = rjson(c, P "rule:" R_AUTH ":status");
+        cr_assert(json_equal(before, after), "status of %s rewritten",
+                  R_AUTH);
+        json_decref(before);
+        json_decref(after);
+    }
+
+    /* the heartbeat (refreshed every second: wait for the new set) */
+    {
+        int64_t  deadline = h_now_ms() + 5000;
+
+        for ( ;; ) {
+            st = rjson(c, P "engine");
+            cr_assert_not_null(st, "engine heartbeat in redis");
+            if (json_integer_value(json_object_get(st, "rules_loaded")) == 5
+                || h_now_ms() > deadline)
+            {
+                break;
+            }
+            json_decref(st);
+            usleep(50000);
+        }
+    }
     cr_assert_eq(json_integer_value(json_object_get(st, "pid")),
                  env->engine.pid);
-    cr_assert_eq(json_integer_value(json_object_get(st, "rules_loaded")), 4);
+    cr_assert_eq(json_integer_value(json_object_get(st, "rules_loaded")), 5);
     cr_assert_eq(json_integer_value(json_object_get(st, "rules_failed")), 2);
     cr_assert(json_is_string(json_object_get(st, "heartbeat")));
     cr_assert_gt(rnum(c, "PTTL %s", P "engine"), 3000);
