@@ -141,7 +141,7 @@ h_write_file(const char *path, const char *text)
     return rc;
 }
 
-/* Prints the last `lines` lines of a file, indented, to stderr. */
+/* Prints the last `lines` lines of a file to stderr, under a title. */
 static void
 h_tail(const char *title, const char *path, int lines)
 {
