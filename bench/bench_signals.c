@@ -240,7 +240,8 @@ main(int argc, char **argv)
         return 1;
     }
     for (i = 0; i < POOL; i++) {
-        build(&pool[i].b, &seq, match_every, (double) time(NULL) * 1000,
+        build(&pool[i].b, &seq, match_every,
+              (double) time(NULL) * 1000 - SB_EPOCH_MS,
               traces);
         locate(&pool[i], traces);
     }
