@@ -192,6 +192,8 @@ http {
         client_max_body_size 16m;
         location = /v1/traces { betrace_otlp; }
         location = /api/v1/stats { betrace_stats; }
+        # the floor: nginx reads and drops the body, no module code
+        location = /baseline { return 200; }
     }
 }
 EOF
@@ -266,7 +268,7 @@ drain() {
 wrk_run() {
     local w=$1 secs=$2; shift 2
     taskset -c "$LOAD_CPU" wrk -t 1 -c "$CONNS" -d "${secs}s" --timeout 10s \
-        -s "$REPO/bench/otlp.lua" "http://127.0.0.1:$PORT/v1/traces" \
+        -s "$REPO/bench/otlp.lua" "http://127.0.0.1:$PORT${WRK_PATH:-/v1/traces}" \
         -- "$BODIES/$w" threads=1 conns="$CONNS" "$@" 2> "$TMP/wrk.err" \
         | grep '^RESULT' || { cat "$TMP/wrk.err" >&2; die "wrk failed"; }
 }
@@ -383,6 +385,28 @@ for w in $WORKLOADS; do
     JSON_WL+=( "{\"workload\":\"$w\",\"spans_per_request\":$(( spb / nb )),\"runs\":$RUNS,\"seconds\":$secs,\"spans_per_s_per_core\":$pc_med,\"spread_pct\":$pc_spread,\"requests_per_s_per_core\":$rq_core,\"requests_per_s_wall\":$rq_med,\"spans_per_s_wall\":$wa_med,\"worker_busy_pct\":$busy_med,\"minor_faults_per_cpu_s\":$fl_med,\"ring_bytes_per_span\":$ring_per_span,\"samples_spans_per_s_per_core\":[$(IFS=,; echo "${per_core[*]}")]}" )
     [ "$w" = w3 ] && SAT_REQS=$rq_med
 done
+
+
+# --- the floor: what nginx alone costs per request ---------------------------
+
+BASE_JSON=null
+if [[ " $WORKLOADS " == *" w1 "* ]]; then
+    # W1 bodies to a location that only reads and drops them: the requests/s
+    # per core that nginx and the kernel's loopback TCP allow on this machine
+    # before the module does anything.
+    base=()
+    for run in $(seq "$RUNS"); do
+        c0=$(cpu_s "$WORKER_PID")
+        r=$(WRK_PATH=/baseline wrk_run w1 "$SECS")
+        c1=$(cpu_s "$WORKER_PID")
+        [ "$(field "$r" non200)" = 0 ] || die "baseline: non-200 answers"
+        base+=( "$(calc "$(field "$r" requests) / ($c1 - $c0)")" )
+    done
+    read -r b_med b_spread < <(median_spread "${base[@]}")
+    printf 'W1 floor (nginx reads and drops the body, no module): %s req/s per nginx core (median of %d, spread ±%s%%)\n' \
+        "$(commas "$b_med")" "$RUNS" "$b_spread"
+    BASE_JSON="{\"workload\":\"w1\",\"requests_per_s_per_core\":$b_med,\"spread_pct\":$b_spread}"
+fi
 
 
 # --- engine: consumption rate ------------------------------------------------
@@ -530,9 +554,9 @@ fi
     printf '{"date":"%s","host":"%s","cpus":"nginx %s, wrk %s","connections":%s,"ring_slot":"%s","loadavg_before":"%s","loadavg_after":"%s",' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" "$NGX_CPU" "$LOAD_CPU" "$CONNS" "$SLOT_SIZE" \
         "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
-    printf '"commit":"%s","nginx":[%s],"engine":%s,"latency":%s,"overload":%s}\n' \
+    printf '"commit":"%s","nginx":[%s],"nginx_floor":%s,"engine":%s,"latency":%s,"overload":%s}\n' \
         "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-        "$(IFS=,; echo "${JSON_WL[*]}")" "$ENGINE_JSON" "$LAT_JSON" "$OVER_JSON"
+        "$(IFS=,; echo "${JSON_WL[*]}")" "$BASE_JSON" "$ENGINE_JSON" "$LAT_JSON" "$OVER_JSON"
 } > "$OUT/results.json"
 echo "bench: results in $OUT/results.json" >&2
 
