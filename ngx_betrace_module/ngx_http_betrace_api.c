@@ -33,7 +33,10 @@ static char *ngx_http_betrace_api_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_betrace_api_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_betrace_api_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
+static ngx_int_t ngx_http_betrace_api_preconf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_betrace_api_postconf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_betrace_api_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static char *ngx_http_betrace_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_betrace_api_keys_conf(ngx_conf_t *cf,
@@ -141,7 +144,7 @@ static ngx_command_t  ngx_http_betrace_api_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_betrace_api_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_betrace_api_preconf,          /* preconfiguration */
     ngx_http_betrace_api_postconf,         /* postconfiguration */
 
     ngx_http_betrace_api_create_main_conf, /* create main configuration */
@@ -391,6 +394,49 @@ ngx_http_betrace_api_thread_pool(ngx_conf_t *cf,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* $betrace_api_key: the name of the request's API key, for access logs */
+
+static ngx_int_t
+ngx_http_betrace_api_preconf(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var;
+
+    static ngx_str_t  name = ngx_string("betrace_api_key");
+
+    var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_betrace_api_key_variable;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_betrace_api_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_betrace_api_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_betrace_api_module);
+
+    if (ctx == NULL || ctx->key_name.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ctx->key_name.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = ctx->key_name.data;
+
+    return NGX_OK;
 }
 
 
@@ -712,6 +758,7 @@ ngx_http_betrace_api_access(ngx_http_request_t *r)
     ngx_str_t                          name;
     ngx_uint_t                         roles, need;
     ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_betrace_api_ctx_t        *ctx;
     ngx_http_betrace_api_loc_conf_t   *alcf;
     ngx_http_betrace_api_main_conf_t  *amcf;
 
@@ -743,11 +790,27 @@ ngx_http_betrace_api_access(ngx_http_request_t *r)
 
     rc = ngx_http_betrace_api_authenticate(r, amcf, &roles, &name);
 
+    if (rc == NGX_OK) {
+        /* for $betrace_api_key */
+
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_betrace_api_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->key_name = name;
+        ctx->roles = roles;
+        ngx_http_set_ctx(r, ctx, ngx_http_betrace_api_module);
+    }
+
     if (rc == NGX_OK && (roles & need)) {
         return NGX_OK;
     }
 
     if (rc == NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "betrace: key \"%V\" lacks the role", &name);
+
         rc = ngx_http_betrace_api_send_error(r, NGX_HTTP_FORBIDDEN,
                  "forbidden", "the key \"%.*s\" does not have the %s role",
                  (int) name.len, name.data,
@@ -840,6 +903,9 @@ ngx_http_betrace_api_unauthorized(ngx_http_request_t *r, const char *message)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "betrace: API request refused: %s", message);
+
     h->hash = 1;
     ngx_str_set(&h->key, "WWW-Authenticate");
     ngx_str_set(&h->value, "Bearer realm=\"betrace\"");
@@ -904,6 +970,10 @@ ngx_http_betrace_api_handler(ngx_http_request_t *r)
         }
 
         if ((ctx->roles & ctx->route->role) != ctx->route->role) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "betrace: key \"%V\" lacks the role",
+                          &ctx->key_name);
+
             return ngx_http_betrace_api_send_error(r, NGX_HTTP_FORBIDDEN,
                        "forbidden",
                        "the key \"%.*s\" does not have the %s role",

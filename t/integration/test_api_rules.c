@@ -42,7 +42,7 @@ static const char *const key_file =
     "         \"severity\": \"critical\"}"
 
 static h_env_t *env;
-static char     http_extra[PATH_MAX * 2 + 256];
+static char     http_extra[PATH_MAX * 4 + 512];
 
 static const char *const server_extra =
     "location /api/v1/ { betrace_api; }";
@@ -69,8 +69,11 @@ start_with(const char *extra)
 
     snprintf(http_extra, sizeof(http_extra),
              "betrace_redis unix:%s; betrace_api_keys %s; "
-             "betrace_redis_timeout 500ms; %s",
-             env->redis_sock, path, extra ? extra : "");
+             "betrace_redis_timeout 500ms; "
+             "log_format bt_keys '$request_method $uri $status "
+             "$betrace_api_key'; "
+             "access_log %s/keys.log bt_keys; %s",
+             env->redis_sock, path, env->dir, extra ? extra : "");
     env->opts.http_extra = http_extra;
     env->opts.server_extra = server_extra;
 
@@ -745,6 +748,20 @@ Test(api_rules, auth_on_every_route, .init = setup, .fini = teardown)
     cr_assert_eq(r.status, 401);
     json_decref(j);
     h_resp_free(&r);
+
+    /* $betrace_api_key names the key in access logs */
+    {
+        char  log[PATH_MAX + 16], *text;
+
+        snprintf(log, sizeof(log), "%s/keys.log", env->dir);
+        text = h_read_file(log, NULL);
+        cr_assert_not_null(text);
+        cr_assert(strstr(text, "POST /api/v1/rules 201 admin\n"), "%s",
+                  text);
+        cr_assert(strstr(text, "GET /api/v1/rules 200 viewer\n"));
+        cr_assert(strstr(text, "GET /api/v1/rules 401 -\n"));
+        free(text);
+    }
 
     free(id);
     cr_assert_eq(h_pass(env), 0);
