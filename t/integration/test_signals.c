@@ -9,7 +9,10 @@
  * second while traffic flows; a broken rule is reported and the others
  * work; one (rule, trace) never gives two signals (reopened traces, engine
  * restarts); Redis stopped and restarted during traffic loses no rule and
- * no signal, and a tiny queue counts its overflow; retention trims.
+ * no signal, and a tiny queue counts its overflow; retention trims by
+ * count and by age.  The DSL.md traces are sent twice: built here as
+ * OTLP/JSON (exact span ids, so witnesses are checked) and exported by the
+ * OpenTelemetry JavaScript SDK (t/js/dsl-traces.mjs).
  */
 
 #include <criterion/criterion.h>
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -1054,6 +1058,102 @@ Test(signals, retention_by_age, .init = setup_retention_age,
     snprintf(key, sizeof(key), P "trace:%s", t);
     cr_assert_eq(rnum(c, "EXISTS %s", key), 0);
 
+    redisFree(c);
+    cr_assert_eq(h_pass(env), 0);
+}
+
+
+/* --- the same through the OpenTelemetry JavaScript SDK ------------------ */
+
+/* Runs t/js/dsl-traces.mjs against nginx; returns its "traces" object. */
+static json_t *
+run_dsl_traces(void)
+{
+    char          cmd[PATH_MAX * 2 + 128], *out;
+    FILE         *p;
+    size_t        len, n;
+    int           st;
+    json_t       *j, *t;
+    json_error_t  je;
+
+    snprintf(cmd, sizeof(cmd), "%s/t/js/node_modules", env->root);
+    cr_assert_eq(access(cmd, R_OK), 0, "%s is missing: run scripts/deps.sh "
+                 "--test", cmd);
+    snprintf(cmd, sizeof(cmd), "node '%s/t/js/dsl-traces.mjs' "
+             "http://127.0.0.1:%d/v1/traces", env->root, env->http_port);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    out = malloc(65536);
+    cr_assert_not_null(out);
+    len = 0;
+    while (len < 65535 && (n = fread(out + len, 1, 65535 - len, p)) > 0) {
+        len += n;
+    }
+    out[len] = '\0';
+    st = pclose(p);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "dsl-traces.mjs failed (status %d): %.500s", st, out);
+    j = json_loadb(out, len, 0, &je);
+    cr_assert_not_null(j, "dsl-traces.mjs output: %s", je.text);
+    free(out);
+    cr_assert(json_is_true(json_object_get(j, "ok")));
+    t = json_incref(json_object_get(j, "traces"));
+    json_decref(j);
+    cr_assert_eq(json_object_size(t), 8);
+    return t;
+}
+
+Test(signals, sdk_traces_give_exactly_the_expected_signals, .init = setup,
+     .fini = teardown, .timeout = 180)
+{
+    static const struct {
+        const char  *trace;
+        const char  *rule;          /* the rule that fires, or NULL */
+    } want[] = {
+        { "auth_hit", R_AUTH }, { "auth_miss", NULL },
+        { "pii_hit", R_PII }, { "pii_miss", NULL },
+        { "slow_hit", R_SLOW }, { "slow_fast", NULL },
+        { "slow_outside", NULL }, { "timeout", NULL },
+    };
+    static const char *const  rules[] = { R_AUTH, R_PII, R_SLOW, R_TIME };
+
+    redisContext  *c;
+    json_t        *ids, *traces;
+    const char    *t;
+    size_t        i, k;
+
+    c = rconn();
+    put_rule(c, R_AUTH, "Auth retry storm", dsl_auth, "high", 1, 1);
+    put_rule(c, R_PII, "PII without audit", dsl_pii, "critical", 1, 1);
+    put_rule(c, R_SLOW, "Slow database query in payment flow", dsl_slow,
+             "medium", 1, 1);
+    put_rule(c, R_TIME, "Detect payment timeout cascade", dsl_timeout,
+             "critical", 1, 1);
+    for (k = 0; k < 4; k++) {
+        json_decref(wait_status(c, rules[k], "active", 1, WAIT_MS));
+    }
+
+    ids = run_dsl_traces();
+
+    traces = h_traces_wait(env, 8, 23, WAIT_MS);
+    cr_assert_eq(json_array_size(traces), 8, "8 traces completed");
+    json_decref(traces);
+    cr_assert_eq(wait_nsignals(c, 3, WAIT_MS), 3);
+    usleep(500000);
+    cr_assert_eq(nsignals(c), 3, "exactly three signals");
+
+    for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        t = json_string_value(json_object_get(ids, want[i].trace));
+        cr_assert_not_null(t, "trace id of %s", want[i].trace);
+        for (k = 0; k < 4; k++) {
+            cr_assert_eq(has_signal(c, rules[k], t),
+                         want[i].rule != NULL
+                         && strcmp(want[i].rule, rules[k]) == 0,
+                         "rule %s on trace %s", rules[k], want[i].trace);
+        }
+    }
+
+    json_decref(ids);
     redisFree(c);
     cr_assert_eq(h_pass(env), 0);
 }
