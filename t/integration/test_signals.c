@@ -17,6 +17,7 @@
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1154,6 +1155,45 @@ Test(signals, sdk_traces_give_exactly_the_expected_signals, .init = setup,
     }
 
     json_decref(ids);
+    redisFree(c);
+    cr_assert_eq(h_pass(env), 0);
+}
+
+/* A hung Redis (SIGSTOP) must not stall ingest or evaluation either. */
+Test(signals, redis_hung_does_not_block_evaluation, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+    redisContext  *c;
+    bt_shm_t      *shm;
+    json_t        *traces;
+    char           t[4][33];
+    int            i;
+
+    c = rconn();
+    put_rule(c, "hung", "Hung", "trace.has('while.hung')", "high", 1, 1);
+    json_decref(wait_status(c, "hung", "active", 1, WAIT_MS));
+    shm = seg();
+
+    cr_assert_eq(kill(env->redis.pid, SIGSTOP), 0);
+    for (i = 0; i < 4; i++) {
+        send_named("while.hung", t[i]);
+    }
+    /* completed (idle 300 ms) and evaluated while Redis hangs */
+    traces = h_traces_wait(env, 4, 4, 5000);
+    cr_assert_eq(json_array_size(traces), 4);
+    json_decref(traces);
+    cr_assert_eq(WAIT_ES(shm, signals_emitted, 4, 2000), 4);
+    cr_assert_eq(ES(shm, evaluations), 4);
+    cr_assert_eq(ES(shm, signals_written), 0);
+
+    cr_assert_eq(kill(env->redis.pid, SIGCONT), 0);
+    cr_assert_eq(wait_nsignals(c, 4, WAIT_MS), 4);
+    for (i = 0; i < 4; i++) {
+        cr_assert(has_signal(c, "hung", t[i]));
+    }
+    cr_assert_eq(WAIT_ES(shm, signals_pending, 0, WAIT_MS), 0);
+
+    bt_shm_close(shm);
     redisFree(c);
     cr_assert_eq(h_pass(env), 0);
 }
