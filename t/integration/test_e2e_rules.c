@@ -101,7 +101,8 @@ start_all(void)
     static char   http_extra[PATH_MAX * 2 + 256];
     static const h_opts_t  opts = {
         .idle_ms = IDLE_MS,
-        .server_extra = "location /api/v1/ { betrace_api; }",
+        .server_extra = "location /api/v1/ { betrace_api; }\n"
+                        "        location = /metrics { betrace_metrics; }",
     };
     char          keys[PATH_MAX + 16];
     FILE         *f;
@@ -646,6 +647,41 @@ rule_count(json_t *by_rule, const char *rule_id)
     return 0;
 }
 
+/*
+ * GET /metrics (read key): the betrace_signals_stored sample of rule_id
+ * with its severity label is n (0: no sample, or a 0 one).
+ */
+static void
+metrics_expect(const char *rule_id, const char *severity, int n)
+{
+    char         auth[128], want[256];
+    const char  *hdrs[] = { auth, NULL };
+    const char  *p, *eol;
+    h_resp_t     r;
+    int          got = 0;
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", READ_KEY);
+    cr_assert_eq(h_http(env, "GET", "/metrics", hdrs, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200, "GET /metrics: %ld %.200s", r.status,
+                 r.body);
+    cr_assert(strncmp(r.content_type, "text/plain", 10) == 0,
+              "GET /metrics: %s", r.content_type);
+    cr_assert_not_null(strstr(r.body, "\nbetrace_signals_total "),
+                       "betrace_signals_total");
+    snprintf(want, sizeof(want), "betrace_signals_stored{rule_id=\"%s\",",
+             rule_id);
+    for (p = r.body; (p = strstr(p, want)) != NULL; p = eol) {
+        eol = strchr(p, '\n');
+        cr_assert_not_null(eol);
+        cr_assert(memmem(p, eol - p, severity, strlen(severity)) != NULL,
+                  "severity %s in %.*s", severity, (int) (eol - p), p);
+        got = atoi(memrchr(p, ' ', eol - p) + 1);
+    }
+    cr_assert_eq(got, n, "betrace_signals_stored of rule %s: %d, expected "
+                 "%d", rule_id, got, n);
+    h_resp_free(&r);
+}
+
 /* The fields every signal carries (DSL.md, docs/internals.md). */
 static void
 expect_signal(scenario_t *sc, json_t *sig, int rule, const char *trace,
@@ -964,6 +1000,12 @@ Test(e2e_rules, signal_filters_lifecycle_trace_view_and_counts)
                  "one entry per minute of the range");
     free(dump);
     json_decref(counts);
+
+    /* Prometheus: signals stored per rule with its severity */
+    metrics_expect(sc.rule_id[R_AUTH], "high", 1);
+    metrics_expect(sc.rule_id[R_PII], "critical", 1);
+    metrics_expect(sc.rule_id[R_SLOWDB], "medium", 1);
+    metrics_expect(sc.rule_id[R_TIMEOUT], "critical", 0);
 
     /* auth: no key is 401, on reads too */
     j = api("GET", NULL, NULL, &st, "/api/v1/signals");
