@@ -964,3 +964,55 @@ Test(api_rules, concurrent_patches, .init = setup, .fini = teardown)
     free(id);
     cr_assert_eq(h_pass(env), 0);
 }
+
+/* configuration mistakes stop nginx with a message naming them */
+Test(api_rules, config_errors)
+{
+    static const struct {
+        const char *keys;       /* key file text, NULL: no betrace_api_keys */
+        const char *extra;
+        const char *message;
+    } cases[] = {
+        { "383c2698a9e574b0fc6f97ad64354677b5e64a860a9fd0d68726842683e5efe1"
+          " admin root\n", "", "invalid role \"admin\"" },
+        { "383c2698a9e5 write short\n", "", "api-keys:1: invalid line" },
+        { NULL, "", "\"betrace_api\" needs \"betrace_api_keys\"" },
+        { "", "betrace_redis localhost;",
+          "invalid Redis address \"localhost\"" },
+        { "", "betrace_redis_threads 0;", "between 1 and 64" },
+    };
+    char    path[PATH_MAX + 16], *text;
+    size_t  i;
+    FILE   *f;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        env = h_env_new(NULL);
+        cr_assert_not_null(env);
+
+        snprintf(path, sizeof(path), "%s/api-keys", env->dir);
+        if (cases[i].keys) {
+            f = fopen(path, "w");
+            cr_assert_not_null(f);
+            fputs(cases[i].keys, f);
+            fclose(f);
+            snprintf(http_extra, sizeof(http_extra),
+                     "betrace_api_keys %s; %s", path, cases[i].extra);
+        } else {
+            snprintf(http_extra, sizeof(http_extra), "%s", cases[i].extra);
+        }
+        env->opts.http_extra = http_extra;
+        env->opts.server_extra = server_extra;
+
+        cr_assert_neq(h_nginx_start(env), 0, "case %zu started", i);
+
+        snprintf(path, sizeof(path), "%s/error.log", env->dir);
+        text = h_read_file(path, NULL);
+        cr_assert_not_null(text);
+        cr_assert(strstr(text, cases[i].message), "case %zu: %s", i, text);
+        free(text);
+
+        cr_assert_eq(h_pass(env), 0);
+        h_env_free(env);
+        env = NULL;
+    }
+}
