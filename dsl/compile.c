@@ -26,10 +26,15 @@ typedef struct {
 uint32_t
 dsl_hash(const char *s, size_t n)
 {
-    uint32_t  h;
-    size_t    i;
+    return dsl_hash_more(2166136261u, s, n);
+}
 
-    h = 2166136261u;
+
+uint32_t
+dsl_hash_more(uint32_t h, const char *s, size_t n)
+{
+    size_t  i;
+
     for (i = 0; i < n; i++) {
         h ^= (unsigned char) s[i];
         h *= 16777619u;
@@ -145,6 +150,9 @@ attrval(dsl_arena_t *arena, dsl_pred_t *out, const char *k, uint32_t kl,
     size_t   n;
     uint8_t  b;
 
+    if (memchr(k, '\0', kl) != NULL) {
+        return 0;               /* the index finds the name by its NUL */
+    }
     switch (lit->kind) {
     case N_STR:
         n = dsl_attrval_key(buf, sizeof(buf), k, kl, 's', lit->s, lit->slen);

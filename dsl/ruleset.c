@@ -291,8 +291,11 @@ bt_ruleset_build(bt_ruleset_t *set)
                 }
                 break;
             case KEY_ATTRVAL:
+                /* the attribute name is the key up to its NUL */
                 if (table_add(&set->attrvals, p->keys[k], p->klens[k], g)
-                    != 0)
+                    != 0
+                    || table_add(&set->avkeys, p->keys[k],
+                                 (uint32_t) strlen(p->keys[k]), g) != 0)
                 {
                     return -1;
                 }
@@ -343,6 +346,15 @@ bt_ruleset_build(bt_ruleset_t *set)
         }
     }
     free(cnt);
+
+    /* sorted, so one pass over a span name hashes every prefix */
+    for (i = 1; i < set->nplens; i++) {
+        for (j = i; j > 0 && set->plens[j - 1] > set->plens[j]; j--) {
+            k = set->plens[j];
+            set->plens[j] = set->plens[j - 1];
+            set->plens[j - 1] = k;
+        }
+    }
 
     for (i = 0; i < 6; i++) {
         set->kind_hash[i] = dsl_hash(kind_names[i], kind_lens[i]);
@@ -466,7 +478,7 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
     bt_eval_ctx_t *ctx, bt_fire_pt fn, void *arg)
 {
     const bt_span_t  *s;
-    uint32_t          i, j, k, nc, nr, pcap, r, g, fired;
+    uint32_t          i, j, k, nc, nr, pcap, r, g, fired, h, done;
     bt_iter_t         it;
     bt_str_t          key;
     bt_val_t          val;
@@ -516,14 +528,13 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
                                            dsl_hash(s->name.p, s->name.n)),
                            nc);
         }
-        for (k = 0; k < set->nplens; k++) {
-            if (set->plens[k] <= s->name.n) {
-                nc = add_cands(ctx, table_find(&set->prefixes, s->name.p,
-                                               set->plens[k],
-                                               dsl_hash(s->name.p,
-                                                        set->plens[k])),
-                               nc);
-            }
+        h = 2166136261u;
+        done = 0;
+        for (k = 0; k < set->nplens && set->plens[k] <= s->name.n; k++) {
+            h = dsl_hash_more(h, s->name.p + done, set->plens[k] - done);
+            done = set->plens[k];
+            nc = add_cands(ctx, table_find(&set->prefixes, s->name.p, done, h),
+                           nc);
         }
         if (set->kinds.used && s->kind < 6) {
             nc = add_cands(ctx, table_find(&set->kinds, kind_names[s->kind],
@@ -559,12 +570,15 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
         if (set->attrs.used || set->attrvals.used) {
             bt_iter_init(&it, s->attrs.p, s->attrs.n);
             while (bt_attr_next(&it, &key, &val)) {
+                h = dsl_hash(key.p, key.n);
                 if (set->attrs.used) {
                     nc = add_cands(ctx, table_find(&set->attrs, key.p, key.n,
-                                                   dsl_hash(key.p, key.n)),
-                                   nc);
+                                                   h), nc);
                 }
-                if (set->attrvals.used) {
+                /* build the key+value only for names some rule tests */
+                if (set->attrvals.used
+                    && table_find(&set->avkeys, key.p, key.n, h) != NULL)
+                {
                     nc = attrval_cands(ctx, set, &key, &val, nc);
                 }
             }
@@ -660,6 +674,7 @@ bt_ruleset_free(bt_ruleset_t *set)
     table_free(&set->services);
     table_free(&set->substrs);
     table_free(&set->attrvals);
+    table_free(&set->avkeys);
     table_free(&set->kinds);
     table_free(&set->statuses);
     free(set->toff);

@@ -54,11 +54,12 @@ struct bt_ruleset_s {
     dsl_table_t        substrs;
     dsl_table_t        attrs;
     dsl_table_t        attrvals;
+    dsl_table_t        avkeys;      /* attribute names in attrvals */
     dsl_table_t        kinds;
     dsl_table_t        statuses;
     uint32_t           kind_hash[6];
     uint32_t           status_hash[3];
-    uint32_t           plens[32];   /* distinct prefix lengths */
+    uint32_t           plens[32];   /* distinct prefix lengths, sorted */
     uint32_t           nplens;
 
     uint32_t          *toff;    /* rules triggered by predicate p:
