@@ -18,8 +18,10 @@
  *     each time recorded;
  *   - GET /api/v1/traces/{trace_id}: every span of the trace, and its
  *     signals; a near miss's trace is not stored (404);
- *   - counts by rule and by severity;
- *   - no key: 401, read key on a write route: 403.
+ *   - counts by rule, by severity and per minute; /metrics per rule;
+ *   - no key: 401, read key on a write route: 403;
+ *   - after a restart of Redis, the engine and nginx the rules and signals
+ *     are all there and the rules run again.
  */
 
 #include <criterion/criterion.h>
@@ -714,7 +716,8 @@ expect_signal(scenario_t *sc, json_t *sig, int rule, const char *trace,
 Test(e2e_rules, each_rule_fires_on_its_trace_and_never_on_a_near_miss)
 {
     scenario_t   sc;
-    json_t      *sig, *s;
+    json_t      *sig, *s, *j;
+    int64_t      deadline;
     size_t       i;
     char        *dump;
     const char  *t;
@@ -760,6 +763,37 @@ Test(e2e_rules, each_rule_fires_on_its_trace_and_never_on_a_near_miss)
                   "the TIMEOUT rule fired (on %s): no OTel status is TIMEOUT",
                   t);
     }
+
+    /* every process restarted: the rules and signals are still there,
+       and the engine runs the rules again */
+    cr_assert_eq(h_proc_stop(&env->nginx) >= 0
+                 && h_proc_stop(&env->engine) >= 0
+                 && h_proc_stop(&env->redis) >= 0, 1, "stop all");
+    cr_assert_eq(h_redis_start(env), 0);
+    cr_assert_eq(h_engine_start(env), 0);
+    cr_assert_eq(h_nginx_start(env), 0);
+    j = api_ok("GET", READ_KEY, NULL, 200, "/api/v1/rules");
+    cr_assert_eq(json_array_size(json_object_get(j, "rules")), NRULES,
+                 "the rules survive a restart of every process");
+    json_decref(j);
+    /* the new engine's own counter: it starts at zero */
+    deadline = h_now_ms() + WAIT_MS;
+    for ( ;; ) {
+        j = get_stats();
+        cr_assert_not_null(j);
+        if (stat_u(j, "rules_loaded") == NRULES) {
+            json_decref(j);
+            break;
+        }
+        cr_assert(h_now_ms() < deadline, "the restarted engine runs %llu "
+                  "of %d rules", (unsigned long long) stat_u(j,
+                  "rules_loaded"), NRULES);
+        json_decref(j);
+        sleep_ms(100);
+    }
+    j = list_signals(NULL);
+    cr_assert(json_equal(j, sc.signals), "the signals survive a restart");
+    json_decref(j);
 
     scenario_free(&sc);
     cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
