@@ -66,7 +66,7 @@ static seed_t     seeds[NSEED + 16];
 static int        nseeds;
 
 
-/* --- helpers ---------------------------------------------------------------- */
+/* --- helpers ------------------------------------------------------------ */
 
 static int64_t
 wall_ms(void)
@@ -405,7 +405,7 @@ expected(seed_t *out, const char *rule, const char *sev, const char *status,
 }
 
 
-/* --- signals: list ------------------------------------------------------------ */
+/* --- signals: list ------------------------------------------------------- */
 
 Test(api_signals, list_filters_and_pages, .fini = teardown, .timeout = 120)
 {
