@@ -12,6 +12,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1087,6 +1088,141 @@ Test(api_signals, auth_on_each_route, .fini = teardown, .timeout = 120)
     j = api("PATCH", "/api/v1/signals/0000000000005000", WRITE_KEY,
             "{\"status\": \"acknowledged\"}", &st);
     cr_assert_eq(st, 200);
+    json_decref(j);
+
+    cr_assert_eq(h_pass(env), 0);
+}
+
+
+/* --- bounded work --------------------------------------------------------- */
+
+/*
+ * A filter that matches only the oldest of 6,000 signals: one request
+ * looks at no more than 5,000 index entries, so the first page comes back
+ * early with a cursor and the next finds the rest.
+ */
+Test(api_signals, rare_filter_pages_in_bounded_steps, .fini = teardown,
+     .timeout = 120)
+{
+    redisContext  *c;
+    redisReply    *rep;
+    json_t        *j;
+    char           id[17], js[512], det[32], url[512], cur[256];
+    const char    *cursor;
+    int64_t        t0;
+    int            i, pages, got, ncmd;
+
+    start(H_REDIS | H_NGINX);
+    c = rconn();
+    base_ms = wall_ms() - 7200 * 1000;
+    ncmd = 0;
+
+    for (i = 0; i < 6000; i++) {
+        snprintf(id, sizeof(id), "%016x", 0x100000 + i);
+        rfc3339(base_ms + i, det, sizeof(det));
+        snprintf(js, sizeof(js),
+                 "{\"id\":\"%s\",\"rule_id\":\"r9\",\"severity\":\"%s\","
+                 "\"trace_id\":\"" TRACE_B "\",\"detected_at\":\"%s\","
+                 "\"status\":\"open\",\"acknowledged_at\":null,"
+                 "\"resolved_at\":null}", id, i < 3 ? "critical" : "info",
+                 det);
+        redisAppendCommand(c, "SET " P "signal:%s %s", id, js);
+        redisAppendCommand(c, "ZADD " P "signals %lld %s",
+                           (long long) (base_ms + i), id);
+        ncmd += 2;
+    }
+    for (i = 0; i < ncmd; i++) {
+        cr_assert_eq(redisGetReply(c, (void **) &rep), REDIS_OK);
+        cr_assert_neq(rep->type, REDIS_REPLY_ERROR);
+        freeReplyObject(rep);
+    }
+    redisFree(c);
+
+    got = 0;
+    pages = 0;
+    cur[0] = '\0';
+    for (;;) {
+        snprintf(url, sizeof(url), "/api/v1/signals?severity=critical%s%s",
+                 cur[0] ? "&cursor=" : "", cur);
+        t0 = h_now_ms();
+        j = get_ok(url, 200);
+        cr_assert_lt(h_now_ms() - t0, 3000, "a page in bounded time");
+        got += (int) json_array_size(json_object_get(j, "signals"));
+        pages++;
+        if (pages == 1) {
+            cr_assert_eq(json_array_size(json_object_get(j, "signals")), 0,
+                         "5,000 newest entries hold no critical signal");
+            cr_assert(json_is_string(json_object_get(j, "next_cursor")),
+                      "an early page says where to go on");
+        }
+        cursor = json_string_value(json_object_get(j, "next_cursor"));
+        if (cursor == NULL) {
+            json_decref(j);
+            break;
+        }
+        snprintf(cur, sizeof(cur), "%s", cursor);
+        json_decref(j);
+        cr_assert_lt(pages, 10);
+    }
+    cr_assert_eq(got, 3, "all three found");
+    cr_assert_eq(pages, 2);
+
+    cr_assert_eq(h_pass(env), 0);
+}
+
+
+/* --- concurrent status changes -------------------------------------------- */
+
+typedef struct {
+    char    path[128];
+    long    status;
+} patch_arg_t;
+
+static void *
+patch_thread(void *p)
+{
+    patch_arg_t  *a = p;
+    json_t       *j;
+
+    j = api("PATCH", a->path, WRITE_KEY, "{\"status\": \"acknowledged\"}",
+            &a->status);
+    json_decref(j);
+    return NULL;
+}
+
+/* Two people acknowledging the same signal at once: one wins, one 409. */
+Test(api_signals, concurrent_acknowledge_has_one_winner, .fini = teardown,
+     .timeout = 120)
+{
+    pthread_t    t[4];
+    patch_arg_t  a[4];
+    json_t      *j;
+    int          i, k, ok, conflict;
+
+    start(H_REDIS | H_NGINX);
+    seed_signals();
+    j = get_ok("/api/v1/signals?status=open&limit=20", 200);
+    cr_assert_eq(json_array_size(json_object_get(j, "signals")), 20);
+
+    for (i = 0; i < 20; i++) {
+        for (k = 0; k < 4; k++) {
+            snprintf(a[k].path, sizeof(a[k].path), "/api/v1/signals/%s",
+                     json_string_value(json_object_get(json_array_get(
+                         json_object_get(j, "signals"), i), "id")));
+            a[k].status = 0;
+            cr_assert_eq(pthread_create(&t[k], NULL, patch_thread, &a[k]),
+                         0);
+        }
+        ok = 0;
+        conflict = 0;
+        for (k = 0; k < 4; k++) {
+            pthread_join(t[k], NULL);
+            ok += a[k].status == 200;
+            conflict += a[k].status == 409;
+        }
+        cr_assert_eq(ok, 1, "%s: one acknowledgement wins", a[0].path);
+        cr_assert_eq(conflict, 3, "%s: the others are told", a[0].path);
+    }
     json_decref(j);
 
     cr_assert_eq(h_pass(env), 0);
