@@ -36,6 +36,7 @@
 #   BENCH_LATENCY=0  skip the latency measurement
 #   BENCH_OVERLOAD=0 skip the 1.2 x saturation run
 #   BENCH_EVAL=0     don't run bench/eval.sh
+#   BENCH_SIGNALS=0  don't run bench/signals.sh (the engine with 100 rules)
 #   BENCH_E2E=0      don't run bench/e2e.sh (end to end with 100 rules)
 #   BENCH_PERF=1|WORKLOAD  perf record the worker during one extra run (W3)
 set -euo pipefail
@@ -562,6 +563,12 @@ echo "bench: results in $OUT/results.json" >&2
 
 if [ -x "$REPO/bench/eval.sh" ] && [ "${BENCH_EVAL:-1}" != 0 ]; then
     "$REPO/bench/eval.sh" || FAILED=1
+fi
+
+# the engine alone with 100 rules from Redis (spans evaluated per engine
+# CPU-second, completion-to-stored latency)
+if [ -x "$REPO/bench/signals.sh" ] && [ "${BENCH_SIGNALS:-1}" != 0 ]; then
+    "$REPO/bench/signals.sh" || FAILED=1
 fi
 
 if [ -x "$REPO/bench/e2e.sh" ] && [ "${BENCH_E2E:-1}" != 0 ]; then
