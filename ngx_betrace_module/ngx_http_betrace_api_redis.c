@@ -31,6 +31,7 @@
 static void ngx_http_betrace_api_redis_thread(void *data, ngx_log_t *log);
 static redisContext *ngx_http_betrace_api_redis_connect(
     ngx_http_betrace_api_job_t *job, ngx_log_t *log);
+static ngx_uint_t ngx_http_betrace_api_redis_alive(redisContext *c);
 static void ngx_http_betrace_api_redis_done(ngx_event_t *ev);
 static void ngx_http_betrace_api_vjob_error(ngx_http_betrace_api_job_t *job,
     ngx_uint_t status, const char *code, const char *fmt, va_list ap);
@@ -111,7 +112,7 @@ ngx_http_betrace_api_redis_thread(void *data, ngx_log_t *log)
 
     c = ngx_http_betrace_api_redis_conn;
 
-    if (c != NULL && c->err) {
+    if (c != NULL && (c->err || !ngx_http_betrace_api_redis_alive(c))) {
         redisFree(c);
         c = NULL;
     }
@@ -203,6 +204,26 @@ ngx_http_betrace_api_redis_connect(ngx_http_betrace_api_job_t *job,
     }
 
     return c;
+}
+
+
+/*
+ * An idle connection whose Redis restarted or closed it has its EOF
+ * waiting; peeking finds it without a round trip, so the request that
+ * comes after a Redis restart gets a new connection instead of a 503.
+ * Nothing else may be readable on an idle connection either (a reply
+ * that arrived after its command timed out would answer the next one).
+ */
+
+static ngx_uint_t
+ngx_http_betrace_api_redis_alive(redisContext *c)
+{
+    char     ch;
+    ssize_t  n;
+
+    n = recv(c->fd, &ch, 1, MSG_PEEK|MSG_DONTWAIT);
+
+    return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 
