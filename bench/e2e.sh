@@ -258,29 +258,47 @@ catch_up() {
     calc "($(date +%s%N) - $t0) / 1e9"
 }
 
+# utime + stime of a process (all its threads), in clock ticks
+TICK=$(getconf CLK_TCK)
+cpu_ticks() {
+    local st; st=$(cat "/proc/$1/stat"); st=${st##*) }
+    set -- $st
+    echo $(( ${12} + ${13} ))
+}
+betrace_ticks() {   # nginx worker + engine + redis-server
+    local w
+    w=$(awk '{ print $1 }' "/proc/$NGX_PID/task/$NGX_PID/children")
+    echo $(( $(cpu_ticks "$w") + $(cpu_ticks "$ENG_PID") + $(cpu_ticks "$RDS_PID") ))
+}
+
 FAILED=0
 wrk_run 1 1 >/dev/null                       # warm-up
 catch_up >/dev/null
 a0=$(stats spans_accepted)
 ev0=$(stats evaluations); sw0=$(nsignals)
+c0=$(betrace_ticks)
 r=$(wrk_run 2 "$SECS")
 a1=$(stats spans_accepted)
 lag=$(catch_up)
+c1=$(betrace_ticks)
 sleep "$(calc "($IDLE_MS + 500) / 1000")"    # the last traces complete
 ev1=$(stats evaluations); sw1=$(nsignals)
 dur=$(field "$r" duration_us); nreq=$(field "$r" requests); non=$(field "$r" non200)
 spans=$(( a1 - a0 ))
 sat=$(calc "$spans / ($dur / 1e6)")
 sat_rps=$(calc "($nreq - $non) / ($dur / 1e6)")
+cpu_s=$(calc "($c1 - $c0) / $TICK")
+per_cpu=$(calc "($cpu_s > 0) ? $spans / $cpu_s : 0")
+load=$(cut -d' ' -f1 /proc/loadavg)
 errs=$(( $(field "$r" err_connect) + $(field "$r" err_read) + $(field "$r" err_write) + $(field "$r" err_timeout) ))
 [ "$errs" = 0 ] || { echo "e2e saturation: NOT A RESULT: $errs socket errors"; FAILED=1; }
 evals=""; sigs=""
 [ -n "$ev1" ] && [ -n "$ev0" ] && evals=$(( ev1 - ev0 ))
 [ -n "$sw1" ] && [ -n "$sw0" ] && sigs=$(( sw1 - sw0 ))
-printf 'e2e: %s spans/s accepted with %d rules loaded (W3, nginx + engine + Redis on CPU %s, %s req/s answered 200, %s non-200%s; engine caught up %.2f s after the run; %s traces evaluated, %s signals stored)\n' \
-    "$(commas "$sat")" "$NRULES" "$NGX_CPU" "$(commas "$sat_rps")" "$non" \
-    "$( [ "$non" != 0 ] && echo " ($(statuses "$r"))" )" "$lag" "${evals:-?}" "${sigs:-?}"
-SAT_JSON="{\"rules\":$NRULES,\"seconds\":$SECS,\"spans_accepted\":$spans,\"spans_per_s\":$sat,\"requests_per_s_200\":$sat_rps,\"non200\":$non,\"catch_up_s\":$lag,\"traces_evaluated\":${evals:-null},\"signals_stored\":${sigs:-null}}"
+printf 'e2e: %s spans/s accepted with %d rules loaded (W3, nginx + engine + Redis on CPU %s; %s spans per CPU-second of the three; %s req/s answered 200, %s non-200%s; engine caught up %.2f s after the run; %s traces evaluated, %s signals stored; load average %s)\n' \
+    "$(commas "$sat")" "$NRULES" "$NGX_CPU" "$(commas "$per_cpu")" "$(commas "$sat_rps")" "$non" \
+    "$( [ "$non" != 0 ] && echo " ($(statuses "$r"))" )" "$lag" "${evals:-?}" "${sigs:-?}" "$load"
+SAT_JSON="{\"rules\":$NRULES,\"seconds\":$SECS,\"spans_accepted\":$spans,\"spans_per_s\":$sat,\"cpu_s\":$cpu_s,\"spans_per_cpu_s\":$per_cpu,\"load_average\":$load,\"requests_per_s_200\":$sat_rps,\"non200\":$non,\"catch_up_s\":$lag,\"traces_evaluated\":${evals:-null},\"signals_stored\":${sigs:-null}}"
 
 # --- 2. latency at half load ---------------------------------------------------
 
@@ -314,10 +332,11 @@ got=$(calc "int($(field "$r" requests) / ($(field "$r" duration_us) / 1e6))")
 non=$(field "$r" non200)
 nsig=""
 [ -n "$sw1" ] && [ -n "$sw0" ] && nsig=$(( sw1 - sw0 ))
-printf 'e2e latency, trace completed -> signal stored, at %s req/s (half of saturation, %s spans/s): p50 %.2f ms, p99 %.2f ms (target p99 < 5 ms; %s signals, %s non-200, from the %s)\n' \
+load=$(cut -d' ' -f1 /proc/loadavg)
+printf 'e2e latency, trace completed -> signal stored, at %s req/s (half of saturation, %s spans/s): p50 %.2f ms, p99 %.2f ms (target p99 < 5 ms; %s signals, %s non-200, from the %s; load average %s)\n' \
     "$(commas "$got")" "$(commas "$(( got * 100 ))")" "$(calc "$p50 / 1000")" \
-    "$(calc "$p99 / 1000")" "${nsig:-?}" "$non" "$src"
-LAT_JSON="{\"target_rps\":$half,\"achieved_rps\":$got,\"seconds\":$secs,\"non200\":$non,\"signals\":${nsig:-null},\"p50_us\":$p50,\"p99_us\":$p99,\"p99_target_us\":5000,\"source\":\"$src\"}"
+    "$(calc "$p99 / 1000")" "${nsig:-?}" "$non" "$src" "$load"
+LAT_JSON="{\"target_rps\":$half,\"achieved_rps\":$got,\"seconds\":$secs,\"non200\":$non,\"signals\":${nsig:-null},\"p50_us\":$p50,\"p99_us\":$p99,\"p99_target_us\":5000,\"source\":\"$src\",\"load_average\":$load}"
 
 printf '{"date":"%s","host":"%s","commit":"%s","cpus":"betrace %s, wrk %s","connections":%s,"ring_slot":"%s","idle_ms":%s,"rules_create_ms":%s,"saturation":%s,"latency":%s}\n' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(hostname)" \
