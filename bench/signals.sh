@@ -137,5 +137,7 @@ grep -E "signals:|rules version" "$DIR/engine.log" | tail -4
 
 FAILED=
 mkdir -p "$B/bench"
-printf '{"saturation": %s, "half_load": %s}\n' "$SAT" "$LAT" \
-    >"$B/bench/signals.json"
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "load average: $LOADAVG (2 cores shared with everything else)"
+printf '{"saturation": %s, "half_load": %s, "loadavg": "%s"}\n' \
+    "$SAT" "$LAT" "$LOADAVG" >"$B/bench/signals.json"
