@@ -43,7 +43,9 @@
  *
  * Hot path: reserve and commit touch only the slot's head line and local
  * state (the tail line only when the cached tail says the ring looks full),
- * take no lock and make no system call unless the engine is asleep.
+ * take no lock and make no system call unless the engine is asleep, except
+ * on this process's first lap over the slot: one madvise per
+ * BT_RING_MAP_AHEAD bytes (bt_ring_map_ahead).
  */
 
 #include <errno.h>
@@ -74,6 +76,8 @@ typedef struct {
     uint64_t        cached_tail;    /* tail only grows: a safe lower bound */
     uint64_t        resv_pos;       /* position of the reserved record */
     uint32_t        resv_len;
+    uint64_t        mapped;         /* page tables filled up to here ... */
+    uint64_t        mapped_from;    /* ... from here (first lap only) */
     uint8_t         owned;
     uint8_t         reserved;
 
@@ -608,6 +612,8 @@ bt_slot_take(bt_shm_t *shm, int slot)
     /* pairs with R2 */
     loc->cached_tail = atomic_load_explicit(&ctl->tail, memory_order_acquire);
     loc->reserved = 0;
+    loc->mapped = loc->head;
+    loc->mapped_from = loc->head;
     loc->owned = 1;
 
     atomic_fetch_add_explicit(&ctl->claims, 1, memory_order_relaxed);
@@ -705,6 +711,50 @@ bt_ring_max_record(const bt_shm_t *shm)
 
 
 /*
+ * The first write to each page of a fresh mapping takes a page fault, one
+ * per 4 KiB: on W3 that was about 15% of a worker's time on its first lap
+ * over the ring.  MADV_POPULATE_READ fills the page tables BT_RING_MAP_AHEAD
+ * bytes at a time instead, and for a shared tmpfs mapping it maps up to 16
+ * pages per fault (fault-around) with write permission, so the writes that
+ * follow take no fault at all (measured: ~4x less time per MiB).  It only
+ * reads: the bytes are untouched, the consumer may still be reading them.
+ * Once the whole slot is mapped this is never called again.  A failure
+ * (an old kernel without MADV_POPULATE_READ, no memory) is ignored: the
+ * writes then fault as before.
+ */
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ  22
+#endif
+#define BT_RING_MAP_AHEAD   (2u << 20)
+
+static void
+bt_ring_map_ahead(bt_shm_t *shm, bt_slot_local_t *loc, uint8_t *data,
+    uint64_t upto)
+{
+    uint64_t   from, to, off, n;
+    uintptr_t  a, b;
+
+    from = loc->mapped;
+    to = upto + BT_RING_MAP_AHEAD;
+    if (to - loc->mapped_from > shm->size) {
+        to = loc->mapped_from + shm->size;
+    }
+    loc->mapped = to;
+
+    while (from < to) {
+        off = from & shm->mask;
+        n = shm->size - off;
+        if (n > to - from) {
+            n = to - from;
+        }
+        a = (uintptr_t) (data + off) & ~(uintptr_t) 4095;
+        b = ((uintptr_t) (data + off + n) + 4095) & ~(uintptr_t) 4095;
+        (void) madvise((void *) a, b - a, MADV_POPULATE_READ);
+        from += n;
+    }
+}
+
+/*
  * Reserves room for a len-byte record in a slot this process claimed.
  * Returns where to write the payload, or NULL when the ring is full, len
  * is over bt_ring_max_record() or the slot is not ours.  A padding record
@@ -744,6 +794,10 @@ bt_ring_reserve(bt_shm_t *shm, int slot, uint32_t len)
     }
 
     data = bt_data(shm, slot);
+
+    if (pos + rec > loc->mapped && loc->mapped - loc->mapped_from < shm->size) {
+        bt_ring_map_ahead(shm, loc, data, pos + rec);
+    }
 
     if (pos != head && to_end >= BT_REC_HDR) {
         pad = (bt_rec_hdr_t *) (data + (head & shm->mask));
