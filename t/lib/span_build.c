@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 #include "span_build.h"
 
@@ -172,10 +173,11 @@ put_attrs(sb_batch_t *b, const sb_attr_t *a)
 }
 
 
+/* integer base: a double can't hold Unix nanoseconds to the nanosecond */
 static uint64_t
 ms_to_ns(double ms)
 {
-    return (uint64_t) ((SB_EPOCH_MS + ms) * 1e6);
+    return SB_EPOCH_NS + (uint64_t) llround(ms * 1e6);
 }
 
 

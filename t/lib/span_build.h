@@ -27,6 +27,7 @@
 #include "../../dsl/bt_trace.h"
 
 #define SB_EPOCH_MS  1700000000000.0
+#define SB_EPOCH_NS  1700000000000000000ULL
 
 typedef struct sb_attr_s  sb_attr_t;
 

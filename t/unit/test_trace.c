@@ -81,8 +81,8 @@ Test(trace, sorts_by_start_and_links_parents_and_children)
     cr_assert_eq(t.children[t.spans[a].first_child], (uint32_t) d);
     cr_assert_eq(t.spans[c].n_children, 0);
 
-    cr_assert_eq(t.start_ns, (uint64_t) (SB_EPOCH_MS * 1e6));
-    cr_assert_eq(t.end_ns, (uint64_t) ((SB_EPOCH_MS + 140) * 1e6));
+    cr_assert_eq(t.start_ns, SB_EPOCH_NS);
+    cr_assert_eq(t.end_ns, SB_EPOCH_NS + 140000000ULL);
     cr_assert_eq(t.spans[root].s.service.n, 3);
 }
 
