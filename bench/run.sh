@@ -69,6 +69,13 @@ make -s "$B/bench/gen" "$B/ngx_http_betrace_module.so" "$B/betrace-engine" \
 
 mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/betrace-bench.XXXXXX)
+
+# Run copies, so that a rebuild during the run (make in another shell) can't
+# swap a binary under it.
+cp "$B/betrace-engine" "$B/ngx_http_betrace_module.so" "$B/bench/gen" "$TMP/"
+ENGINE_BIN=$TMP/betrace-engine
+MODULE_SO=$TMP/ngx_http_betrace_module.so
+GEN_BIN=$TMP/gen
 RING=
 NGX_PID=
 ENG_PID=
@@ -172,7 +179,7 @@ start_nginx() {
     mkdir -p "$TMP/nginx/logs"
     [ "$(id -u)" = 0 ] && user_line="user root root;"
     cat > "$TMP/nginx/nginx.conf" <<EOF
-load_module $B/ngx_http_betrace_module.so;
+load_module $MODULE_SO;
 $user_line
 daemon off;
 master_process on;
@@ -216,7 +223,7 @@ EOF
     # A new segment's pages are zeroed on first touch (slow on this VM: up
     # to ~10 s per GiB cold).  Do it once here, off the worker's CPU time;
     # a ring in service reuses its pages and never pays it.
-    taskset -c "$LOAD_CPU" "$B/bench/gen" -T "$RING" || die "cannot touch $RING"
+    taskset -c "$LOAD_CPU" "$GEN_BIN" -T "$RING" || die "cannot touch $RING"
 }
 
 stop_nginx() {
@@ -236,7 +243,7 @@ stop_nginx() {
 # start_engine CPU [options]: the engine on the current ring; sets ENG_PID
 start_engine() {
     local cpu=$1; shift
-    taskset -c "$cpu" "$B/betrace-engine" --ring "$RING" --log-level warn "$@" \
+    taskset -c "$cpu" "$ENGINE_BIN" --ring "$RING" --log-level warn "$@" \
         2>> "$TMP/engine.log" &
     ENG_PID=$!
 }
