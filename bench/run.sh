@@ -39,6 +39,10 @@
 #   BENCH_SIGNALS=0  don't run bench/signals.sh (the engine with 100 rules)
 #   BENCH_E2E=0      don't run bench/e2e.sh (end to end with 100 rules)
 #   BENCH_PERF=1|WORKLOAD  perf record the worker during one extra run (W3)
+
+# bash reads a script while it runs it; inside braces it reads all of it
+# first, so an edit to this file during a run can't break the run.
+{
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -583,3 +587,4 @@ if [ -x "$REPO/bench/e2e.sh" ] && [ "${BENCH_E2E:-1}" != 0 ]; then
 fi
 
 exit $FAILED
+}
