@@ -130,6 +130,7 @@ struct ngx_http_betrace_api_job_s {
     ngx_http_betrace_api_redis_pt   handler;
     ngx_http_betrace_api_main_conf_t  *amcf;
     ngx_uint_t                      failed;     /* redis went away */
+    ngx_msec_t                      posted;     /* ngx_current_msec */
 };
 
 

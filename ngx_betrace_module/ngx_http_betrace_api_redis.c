@@ -77,6 +77,7 @@ ngx_http_betrace_api_redis(ngx_http_request_t *r,
     job->handler = handler;
     job->amcf = amcf;
     job->failed = 0;
+    job->posted = ngx_current_msec;
 
     task->handler = ngx_http_betrace_api_redis_thread;
     task->event.data = job;
@@ -108,7 +109,33 @@ ngx_http_betrace_api_redis_thread(void *data, ngx_log_t *log)
 {
     ngx_http_betrace_api_job_t *job = data;
 
-    redisContext  *c;
+    struct timespec  ts;
+    redisContext    *c;
+    ngx_msec_int_t   waited;
+
+    /*
+     * Behind a Redis that does not answer, each thread spends the timeout
+     * on every job; a job that has already waited that long in the queue
+     * is answered at once, so no request waits much more than twice
+     * betrace_redis_timeout however many are queued.  ngx_current_msec
+     * is CLOCK_MONOTONIC milliseconds too.
+     */
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    waited = (ngx_msec_int_t) ((ngx_msec_t) (ts.tv_sec * 1000
+                                             + ts.tv_nsec / 1000000)
+                               - job->posted);
+
+    /* an hour or more means the clocks differ: never refuse on that */
+
+    if (waited > (ngx_msec_int_t) job->timeout && waited < 3600 * 1000) {
+        ngx_http_betrace_api_job_error(job, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "redis_unavailable",
+                                       "Redis is not answering (the request "
+                                       "waited %d ms for a connection)",
+                                       (int) waited);
+        return;
+    }
 
     c = ngx_http_betrace_api_redis_conn;
 
