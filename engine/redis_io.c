@@ -62,6 +62,7 @@ static const char  write_script[] =
 
 typedef struct {
     uint64_t    backoff;
+    uint64_t    connected_at;
     uint64_t    next_connect;
     uint64_t    next_poll;
     uint64_t    next_beat;
@@ -153,7 +154,14 @@ drop_connection(bt_sig_t *s, io_state_t *st, const char *what)
     redisFree(s->rc);
     s->rc = NULL;
     s->redis_errors++;
-    st->backoff = BACKOFF_MIN_MS;
+    /* a connection that failed soon after it was made (Redis loading its
+       data, out of memory) backs off further each time */
+    if (mono_ms() - st->connected_at < 5000) {
+        st->backoff = st->backoff * 2 > BACKOFF_MAX_MS
+                      ? BACKOFF_MAX_MS : st->backoff * 2;
+    } else {
+        st->backoff = BACKOFF_MIN_MS;
+    }
     st->next_connect = mono_ms() + st->backoff;
     st->down_since = mono_ms();
     st->down_logged = st->down_since;
@@ -333,6 +341,27 @@ append_write(bt_sig_t *s, bt_sigitem_t *it)
         it->rule_id, it->severity);
 }
 
+/* Errors after which the same write can succeed later. */
+static int
+transient(const char *err)
+{
+    static const char *const  codes[] = {
+        "LOADING", "OOM", "MISCONF", "READONLY", "BUSY", "TRYAGAIN",
+        "NOREPLICAS", "MASTERDOWN", "CLUSTERDOWN", NULL
+    };
+    size_t                    i, n;
+
+    for (i = 0; codes[i]; i++) {
+        n = strlen(codes[i]);
+        if (strncmp(err, codes[i], n) == 0
+            && (err[n] == ' ' || err[n] == '\0'))
+        {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /*
  * Writes up to WRITE_BATCH queued signals, pipelined.  Items leave the
  * queue from the front as their replies say they are stored; the first
@@ -371,6 +400,7 @@ write_signals(bt_sig_t *s)
     for (i = 0; i < n; i++) {
         if (redisGetReply(s->rc, (void **) &r) != REDIS_OK) {
             lost = 1;
+            blocked = 1;
             break;
         }
         it = s->q[(tail + i) & s->qmask];
@@ -393,13 +423,33 @@ write_signals(bt_sig_t *s)
             noscript = 1;
             blocked = 1;
 
+        } else if (r->type == REDIS_REPLY_ERROR && transient(r->str)) {
+            /* Redis can't take it now (loading its AOF after a restart,
+               out of memory, read-only replica...): keep the signal and
+               retry after a reconnect with backoff */
+            if (!blocked) {
+                engine_log(ENGINE_LOG_WARN, "redis: writing signals: %s; "
+                           "%llu signals wait", r->str,
+                           (unsigned long long) bt_sigq_len(s));
+            }
+            blocked = 1;
+            lost = 1;
+
         } else {
+            /* a reply no retry would change: the signal is lost (logged
+               at most once a second, with the count) */
             s->redis_errors++;
-            engine_log(ENGINE_LOG_ERROR, "redis: writing signal %s (rule "
-                       "%s, trace %s) failed: %s; the signal is lost",
-                       it->sid, it->rule_id, it->trace_id,
-                       r->type == REDIS_REPLY_ERROR ? r->str
-                                                    : "unexpected reply");
+            s->lost++;
+            if (bt_sig_wall_ms() - s->lost_log_ms >= 1000) {
+                engine_log(ENGINE_LOG_ERROR, "redis: writing signal %s "
+                           "(rule %s, trace %s) failed: %s; the signal is "
+                           "lost (%llu lost in all)",
+                           it->sid, it->rule_id, it->trace_id,
+                           r->type == REDIS_REPLY_ERROR ? r->str
+                                                        : "unexpected reply",
+                           (unsigned long long) s->lost);
+                s->lost_log_ms = bt_sig_wall_ms();
+            }
         }
         freeReplyObject(r);
 
@@ -488,7 +538,7 @@ bt_redis_io_main(void *arg)
 
         if (s->rc == NULL && now >= st.next_connect) {
             if (io_connect(s, &st) == 0) {
-                st.backoff = BACKOFF_MIN_MS;
+                st.connected_at = now;
                 st.force_reload = 1;
                 st.next_poll = 0;
                 st.next_beat = 0;

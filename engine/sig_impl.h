@@ -96,6 +96,8 @@ struct bt_sig_s {
     uint64_t            written;
     uint64_t            duplicates;
     uint64_t            redis_errors;
+    uint64_t            lost;           /* refused by Redis for good */
+    uint64_t            lost_log_ms;
     uint64_t            lat_hist[64 * 8];   /* log-linear, microseconds */
     uint64_t            lat_count;
 };

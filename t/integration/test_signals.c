@@ -1197,3 +1197,40 @@ Test(signals, redis_hung_does_not_block_evaluation, .init = setup,
     redisFree(c);
     cr_assert_eq(h_pass(env), 0);
 }
+
+/* Redis refusing writes (out of memory) keeps signals queued, not lost. */
+Test(signals, redis_oom_keeps_signals_queued, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+    redisContext  *c;
+    bt_shm_t      *shm;
+    char           t[3][33];
+    int            i;
+
+    c = rconn();
+    put_rule(c, "oom", "Oom", "trace.has('while.oom')", "high", 1, 1);
+    json_decref(wait_status(c, "oom", "active", 1, WAIT_MS));
+    shm = seg();
+
+    freeReplyObject(rcmd(c, "CONFIG SET maxmemory-policy noeviction"));
+    freeReplyObject(rcmd(c, "CONFIG SET maxmemory 1"));
+    for (i = 0; i < 3; i++) {
+        send_named("while.oom", t[i]);
+    }
+    cr_assert_eq(WAIT_ES(shm, signals_emitted, 3, WAIT_MS), 3);
+    usleep(1000000);
+    cr_assert_eq(nsignals(c), 0);
+    cr_assert_eq(ES(shm, signals_pending), 3, "kept while Redis refuses");
+    cr_assert_eq(ES(shm, signals_dropped), 0);
+
+    freeReplyObject(rcmd(c, "CONFIG SET maxmemory 0"));
+    cr_assert_eq(wait_nsignals(c, 3, WAIT_MS), 3);
+    for (i = 0; i < 3; i++) {
+        cr_assert(has_signal(c, "oom", t[i]));
+    }
+    cr_assert_eq(WAIT_ES(shm, signals_pending, 0, WAIT_MS), 0);
+
+    bt_shm_close(shm);
+    redisFree(c);
+    cr_assert_eq(h_pass(env), 0);
+}
