@@ -41,6 +41,10 @@ static const char *const  ngx_http_betrace_counts_sevs[] = {
     "critical", "high", "medium", "low", "info", NULL
 };
 
+static const char *const  ngx_http_betrace_counts_args[] = {
+    "from", "to", NULL
+};
+
 
 ngx_int_t
 ngx_http_betrace_api_signals_counts(ngx_http_request_t *r,
@@ -48,6 +52,13 @@ ngx_http_betrace_api_signals_counts(ngx_http_request_t *r,
 {
     ngx_int_t                         rc, hf, ht;
     ngx_http_betrace_counts_query_t  *q;
+
+    if (ngx_http_betrace_check_args(r, ngx_http_betrace_counts_args,
+                                    "from, to", &rc)
+        != NGX_OK)
+    {
+        return rc;
+    }
 
     q = ngx_palloc(r->pool, sizeof(ngx_http_betrace_counts_query_t));
     if (q == NULL) {

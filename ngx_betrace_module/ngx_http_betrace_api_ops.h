@@ -128,6 +128,15 @@ int64_t ngx_http_betrace_now_ms(void);
 ngx_int_t ngx_http_betrace_arg_time(ngx_http_request_t *r, const char *name,
     int64_t *ms, ngx_int_t *rc);
 
+/*
+ * Refuses a query string naming a parameter that is not in allowed
+ * (NULL-terminated), so a typo ("severty=high") is a 400 rather than a
+ * filter silently not applied.  Returns NGX_OK, or NGX_ERROR after
+ * answering 400 naming the parameter and listing the known ones (list).
+ */
+ngx_int_t ngx_http_betrace_check_args(ngx_http_request_t *r,
+    const char *const *allowed, const char *list, ngx_int_t *rc);
+
 /* 1 if s is len hex digits (either case), else 0. */
 ngx_uint_t ngx_http_betrace_is_hex(const u_char *s, size_t len);
 

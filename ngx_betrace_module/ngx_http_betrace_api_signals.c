@@ -103,6 +103,11 @@ static const char *const  ngx_http_betrace_statuses[] = {
     "open", "acknowledged", "resolved", NULL
 };
 
+static const char *const  ngx_http_betrace_signals_args[] = {
+    "rule_id", "severity", "status", "trace_id", "from", "to", "limit",
+    "cursor", NULL
+};
+
 
 /* --- GET /signals --------------------------------------------------------- */
 
@@ -124,6 +129,14 @@ ngx_http_betrace_api_signals_list(ngx_http_request_t *r,
     q->to = -1;
     q->cursor_score = -1;
     q->limit = NGX_HTTP_BETRACE_SIGNALS_LIMIT;
+
+    if (ngx_http_betrace_check_args(r, ngx_http_betrace_signals_args,
+                                    "rule_id, severity, status, trace_id, "
+                                    "from, to, limit, cursor", &rc)
+        != NGX_OK)
+    {
+        return rc;
+    }
 
     if (ngx_http_betrace_signals_arg(r, "rule_id", &q->rule_id, NULL, &rc)
         != NGX_OK

@@ -274,6 +274,49 @@ ngx_http_betrace_arg_time(ngx_http_request_t *r, const char *name,
 }
 
 
+ngx_int_t
+ngx_http_betrace_check_args(ngx_http_request_t *r, const char *const *allowed,
+    const char *list, ngx_int_t *rc)
+{
+    u_char             *p, *last, *amp, *eq;
+    size_t              len;
+    const char *const  *a;
+
+    p = r->args.data;
+    last = r->args.data + r->args.len;
+
+    for ( /* void */ ; p < last; p = amp + 1) {
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+        len = (eq ? eq : amp) - p;
+
+        if (len == 0) {
+            continue;
+        }
+
+        for (a = allowed; *a; a++) {
+            if (ngx_strlen(*a) == len && ngx_strncmp(*a, p, len) == 0) {
+                break;
+            }
+        }
+
+        if (*a == NULL) {
+            *rc = ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
+                      "invalid_parameter", "%.*s: unknown query parameter; "
+                      "this endpoint takes %s", (int) ngx_min(len, 64), p,
+                      list);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_uint_t
 ngx_http_betrace_is_hex(const u_char *s, size_t len)
 {
