@@ -24,7 +24,9 @@
  *     are all there and the rules run again;
  *   - a rule changed, disabled, enabled and deleted over the API while
  *     traffic flows takes effect within a second, and only traces sent
- *     after each change see it.
+ *     after each change see it;
+ *   - with betrace_otlp_auth on, the SDK's JSON exporter sending an ingest
+ *     key gives the same signals, and an export without a key gets 401.
  */
 
 #include <criterion/criterion.h>
@@ -51,6 +53,9 @@
 #define WRITE_KEY       "e2e-write-key"
 #define WRITE_KEY_SHA   "dc77c4f4cfa5e1023a34a171c53f90c0" \
                         "0182d409f4d9ecdba93c261d180356a3"
+#define INGEST_KEY      "e2e-ingest-key"
+#define INGEST_KEY_SHA  "ed05c8e4e1e2c3e012194a11f7ce7e60" \
+                        "5c1d66d566f322d3d29132b00d7b8c91"
 #define READ_KEY        "e2e-read-key"
 #define READ_KEY_SHA    "366c6adfb8e580cd014f081a70eb1596" \
                         "c6861eb8dfa6fdfa8c323084c47a0e14"
@@ -102,8 +107,12 @@ typedef struct {
 
 /* --- setup ------------------------------------------------------------------ */
 
+/* Exporter and OTLP auth of the next scenario (set by each suite's init). */
+static const char  *exporter = "proto";
+static int          ingest_auth;
+
 static void
-start_all(void)
+start_with(int otlp_auth)
 {
     static char   http_extra[PATH_MAX * 2 + 256];
     static const h_opts_t  opts = {
@@ -122,12 +131,16 @@ start_all(void)
     cr_assert_not_null(f);
     fprintf(f, "# sha256(key) role name\n"
             WRITE_KEY_SHA " write e2e-writer\n"
-            READ_KEY_SHA " read e2e-reader\n");
+            READ_KEY_SHA " read e2e-reader\n"
+            INGEST_KEY_SHA " ingest e2e-collector\n");
     fclose(f);
 
     snprintf(http_extra, sizeof(http_extra),
              "betrace_redis unix:%s;\n"
-             "    betrace_api_keys %s;", env->redis_sock, keys);
+             "    betrace_api_keys %s;\n"
+             "    betrace_otlp_auth %s;", env->redis_sock, keys,
+             otlp_auth ? "on" : "off");
+    ingest_auth = otlp_auth;
     env->opts.http_extra = http_extra;
 
     if (h_redis_start(env) != 0 || h_engine_start(env) != 0
@@ -137,6 +150,21 @@ start_all(void)
         env = NULL;
         cr_assert_fail("redis, engine and nginx with the API start");
     }
+}
+
+static void
+start_all(void)
+{
+    exporter = "proto";
+    start_with(0);
+}
+
+/* OTLP/JSON through the SDK's JSON exporter, with an ingest key required. */
+static void
+start_all_json_ingest_key(void)
+{
+    exporter = "json";
+    start_with(1);
 }
 
 static void
@@ -449,8 +477,8 @@ run_sdk(void)
                  "--test", js);
     snprintf(cmd, sizeof(cmd),
              "node '%s/t/js/send-rule-traces.mjs' "
-             "http://127.0.0.1:%d/v1/traces proto", env->root,
-             env->http_port);
+             "http://127.0.0.1:%d/v1/traces %s %s", env->root,
+             env->http_port, exporter, ingest_auth ? INGEST_KEY : "");
     out = run(cmd);
     j = json_loads(out, 0, &je);
     cr_assert_not_null(j, "send-rule-traces.mjs output: %s: %s", je.text,
@@ -718,56 +746,64 @@ expect_signal(scenario_t *sc, json_t *sig, int rule, const char *trace,
 
 /* --- tests ------------------------------------------------------------------ */
 
-Test(e2e_rules, each_rule_fires_on_its_trace_and_never_on_a_near_miss)
+/* Exactly the three expected signals in sc->signals, right to the span. */
+static void
+expect_exact_signals(scenario_t *sc)
 {
-    scenario_t   sc;
-    json_t      *sig, *s, *j;
-    int64_t      deadline;
+    json_t      *sig, *s;
     size_t       i;
     char        *dump;
     const char  *t;
 
-    scenario(&sc);
-
-    dump = json_dumps(sc.signals, JSON_INDENT(1));
-    cr_assert_eq(json_array_size(sc.signals), 3, "exactly three signals "
+    dump = json_dumps(sc->signals, JSON_INDENT(1));
+    cr_assert_eq(json_array_size(sc->signals), 3, "exactly three signals "
                  "(auth storm, PII without audit, slow query in payment); "
                  "got %s", dump);
     free(dump);
 
-    sig = find_signal(sc.signals, sc.rule_id[R_AUTH],
-                      sent_tid(&sc, "auth_storm"));
-    expect_signal(&sc, sig, R_AUTH, "auth_storm", "POST /login");
-    expect_witnesses(sig, 2, 0, sent_span(&sc, "auth_storm", "bad"), NULL);
-    expect_witnesses(sig, 2, 1, sent_span(&sc, "auth_storm", "good"), NULL);
+    sig = find_signal(sc->signals, sc->rule_id[R_AUTH],
+                      sent_tid(sc, "auth_storm"));
+    expect_signal(sc, sig, R_AUTH, "auth_storm", "POST /login");
+    expect_witnesses(sig, 2, 0, sent_span(sc, "auth_storm", "bad"), NULL);
+    expect_witnesses(sig, 2, 1, sent_span(sc, "auth_storm", "good"), NULL);
 
-    sig = find_signal(sc.signals, sc.rule_id[R_PII],
-                      sent_tid(&sc, "pii_no_audit"));
-    expect_signal(&sc, sig, R_PII, "pii_no_audit", "GET /customer/42");
-    expect_witnesses(sig, 1, 0, sent_span(&sc, "pii_no_audit", "load"), NULL);
+    sig = find_signal(sc->signals, sc->rule_id[R_PII],
+                      sent_tid(sc, "pii_no_audit"));
+    expect_signal(sc, sig, R_PII, "pii_no_audit", "GET /customer/42");
+    expect_witnesses(sig, 1, 0, sent_span(sc, "pii_no_audit", "load"), NULL);
 
-    sig = find_signal(sc.signals, sc.rule_id[R_SLOWDB],
-                      sent_tid(&sc, "payment_slow_db"));
-    expect_signal(&sc, sig, R_SLOWDB, "payment_slow_db", "payment.process");
-    expect_witnesses(sig, 1, 0, sent_span(&sc, "payment_slow_db", "db"),
+    sig = find_signal(sc->signals, sc->rule_id[R_SLOWDB],
+                      sent_tid(sc, "payment_slow_db"));
+    expect_signal(sc, sig, R_SLOWDB, "payment_slow_db", "payment.process");
+    expect_witnesses(sig, 1, 0, sent_span(sc, "payment_slow_db", "db"),
                      NULL);
 
     /* the near misses and the TIMEOUT trace: nothing, from any rule */
-    json_array_foreach(sc.signals, i, s) {
+    json_array_foreach(sc->signals, i, s) {
         t = jstr(s, "trace_id");
-        cr_assert(strcmp(t, sent_tid(&sc, "auth_near_miss")) != 0,
+        cr_assert(strcmp(t, sent_tid(sc, "auth_near_miss")) != 0,
                   "logins 10 s apart raised %s", jstr(s, "rule_name"));
-        cr_assert(strcmp(t, sent_tid(&sc, "pii_audited")) != 0,
+        cr_assert(strcmp(t, sent_tid(sc, "pii_audited")) != 0,
                   "PII with an audit log raised %s", jstr(s, "rule_name"));
-        cr_assert(strcmp(t, sent_tid(&sc, "payment_fast_db")) != 0,
+        cr_assert(strcmp(t, sent_tid(sc, "payment_fast_db")) != 0,
                   "a fast query raised %s", jstr(s, "rule_name"));
-        cr_assert(strcmp(t, sent_tid(&sc, "slow_db_outside")) != 0,
+        cr_assert(strcmp(t, sent_tid(sc, "slow_db_outside")) != 0,
                   "a slow query outside the payment flow raised %s",
                   jstr(s, "rule_name"));
-        cr_assert(strcmp(jstr(s, "rule_id"), sc.rule_id[R_TIMEOUT]) != 0,
+        cr_assert(strcmp(jstr(s, "rule_id"), sc->rule_id[R_TIMEOUT]) != 0,
                   "the TIMEOUT rule fired (on %s): no OTel status is TIMEOUT",
                   t);
     }
+}
+
+Test(e2e_rules, each_rule_fires_on_its_trace_and_never_on_a_near_miss)
+{
+    scenario_t   sc;
+    json_t      *j;
+    int64_t      deadline;
+
+    scenario(&sc);
+    expect_exact_signals(&sc);
 
     /* every process restarted: the rules and signals are still there,
        and the engine runs the rules again */
@@ -1234,5 +1270,37 @@ Test(e2e_rules, change_disable_enable_delete_over_the_api_while_traffic_flows)
     cr_assert_gt(stat_u(j, "evaluations"), 20, "traffic flowed meanwhile");
     json_decref(j);
 
+    cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
+}
+
+
+/* --- OTLP/JSON exporter, ingest key required -------------------------------- */
+
+TestSuite(e2e_rules_ingest, .init = start_all_json_ingest_key,
+          .fini = stop_all, .timeout = 240);
+
+Test(e2e_rules_ingest, json_exporter_with_an_ingest_key_gives_the_same_signals)
+{
+    scenario_t   sc;
+    h_resp_t     r;
+    uint8_t      tid[16], *body;
+    size_t       len;
+    ho_span_t    sp;
+
+    /* without the key the OTLP endpoint refuses: 401 */
+    ho_random_id(tid, 16);
+    ho_span_init(&sp, tid, "no.key");
+    body = ho_request_pb(&sp, 1, &len);
+    cr_assert_eq(h_post(env, "/v1/traces", "application/x-protobuf", NULL,
+                        body, len, &r), 0);
+    cr_assert_eq(r.status, 401, "OTLP without the ingest key: %ld",
+                 r.status);
+    h_resp_free(&r);
+    free(body);
+
+    /* the SDK sends "Authorization: Bearer <ingest key>" */
+    scenario(&sc);
+    expect_exact_signals(&sc);
+    scenario_free(&sc);
     cr_assert_eq(h_pass(env), 0, "every part stops cleanly");
 }
