@@ -168,7 +168,7 @@ bt_rules_reload(bt_sig_t *s, uint64_t version, int force)
     const char   *dsl, *id;
     char         *err;
     status_ctx_t  sc;
-    size_t        i, nstatus;
+    size_t        i, k, nstatus;
     uint32_t      n_disabled, n_failed;
     int           failed, idx;
 
@@ -249,10 +249,15 @@ bt_rules_reload(bt_sig_t *s, uint64_t version, int force)
         rule = dsl ? bt_rule_compile(dsl, strlen(dsl), &d) : NULL;
         if (rule == NULL) {
             err = dsl ? first_error(&d) : strdup("the rule has no dsl");
-            nstatus += status(s, &sc, id, "error",
-                              err ? err : "out of memory", ver, &d);
-            engine_log(ENGINE_LOG_WARN, "rule %s (\"%s\") skipped: %s", id,
-                       jget_str(o, "name", ""), err ? err : "out of memory");
+            k = status(s, &sc, id, "error", err ? err : "out of memory", ver,
+                       &d);
+            nstatus += k;
+            if (k > 0) {
+                /* once per new error, not on every reload */
+                engine_log(ENGINE_LOG_WARN, "rule %s (\"%s\") skipped: %s",
+                           id, jget_str(o, "name", ""),
+                           err ? err : "out of memory");
+            }
             free(err);
             n_failed++;
             json_decref(o);
