@@ -91,7 +91,8 @@ static const char  readme_curl[] =
     "  -H \"Content-Type: application/json\" \\\n"
     "  -H \"Authorization: Bearer " WRITE_KEY "\" \\\n"
     "  -d '{\"name\": \"Detect payment timeout cascade\",\n"
-    "       \"dsl\": \"trace.where(span => span.name.startsWith(\\\"payment\\\"))"
+    "       \"dsl\": \"trace.where(span => "
+    "span.name.startsWith(\\\"payment\\\"))"
     ".has(span => span.status === \\\"TIMEOUT\\\")\",\n"
     "       \"severity\": \"critical\"}'";
 
@@ -105,7 +106,7 @@ typedef struct {
 } scenario_t;
 
 
-/* --- setup ------------------------------------------------------------------ */
+/* --- setup --------------------------------------------------------------- */
 
 /* Exporter and OTLP auth of the next scenario (set by each suite's init). */
 static const char  *exporter = "proto";
@@ -177,7 +178,7 @@ stop_all(void)
 TestSuite(e2e_rules, .init = start_all, .fini = stop_all, .timeout = 240);
 
 
-/* --- helpers ---------------------------------------------------------------- */
+/* --- helpers ------------------------------------------------------------- */
 
 static void
 sleep_ms(int ms)
@@ -356,7 +357,7 @@ stat_u(json_t *stats, const char *k)
 }
 
 
-/* --- the scenario ----------------------------------------------------------- */
+/* --- the scenario -------------------------------------------------------- */
 
 /* POST /api/v1/rules for rules[i] (i != R_TIMEOUT); keeps the id. */
 static void
@@ -631,7 +632,7 @@ find_signal(json_t *list, const char *rule_id, const char *trace_id)
     return NULL;
 }
 
-/* Witness group g of a signal holds exactly the span ids given (NULL-ended). */
+/* Witness group g of a signal is exactly the span ids given (NULL-ended). */
 static void
 expect_witnesses(json_t *sig, size_t ngroups, size_t g, ...)
 {
@@ -744,7 +745,7 @@ expect_signal(scenario_t *sc, json_t *sig, int rule, const char *trace,
 }
 
 
-/* --- tests ------------------------------------------------------------------ */
+/* --- tests --------------------------------------------------------------- */
 
 /* Exactly the three expected signals in sc->signals, right to the span. */
 static void
@@ -1096,7 +1097,7 @@ Test(e2e_rules, signal_filters_lifecycle_trace_view_and_counts)
 }
 
 
-/* --- live changes over the API ---------------------------------------------- */
+/* --- live changes over the API ------------------------------------------- */
 
 static volatile int  traffic_stop;
 
@@ -1163,25 +1164,47 @@ status_after(const char *id, const char *state, int version, int64_t t0)
     }
 }
 
-/* Number of signals GET /api/v1/signals?trace_id= has for a trace, once
-   the engine has completed it. */
+/*
+ * Number of signals GET /api/v1/signals?trace_id= has for a trace once the
+ * engine has completed it and written what it queued.  expect is what the
+ * caller will assert: when it is 1 this polls until the signal shows (the
+ * I/O thread writes after the evaluation); when it is 0 it waits until
+ * the engine has nothing queued (signals_pending 0, every emitted signal
+ * written), so a wrong signal would be there to see.
+ */
 static size_t
-signals_of(const char *trace)
+signals_of(const char *trace, size_t expect)
 {
-    json_t  *tr, *l;
-    char     q[64];
-    size_t   n;
+    json_t   *tr, *l, *st;
+    char      q[64];
+    size_t    n;
+    int64_t   deadline;
+    int       idle;
 
     tr = h_traces_wait_trace(env, trace, 1, WAIT_MS);
     cr_assert_not_null(h_trace_find(tr, trace), "trace %s completed", trace);
     json_decref(tr);
-    /* the engine evaluated it; give its I/O thread the time to write */
-    sleep_ms(300);
+    sleep_ms(100);      /* the line can be written just before evaluation */
+
     snprintf(q, sizeof(q), "trace_id=%s", trace);
-    l = list_signals(q);
-    n = json_array_size(l);
-    json_decref(l);
-    return n;
+    deadline = h_now_ms() + 10000;
+    for ( ;; ) {
+        st = get_stats();
+        cr_assert_not_null(st);
+        idle = stat_u(st, "signals_pending") == 0
+               && stat_u(st, "signals_written") + stat_u(st, "signals_dropped")
+                  >= stat_u(st, "signals_emitted");
+        json_decref(st);
+        l = list_signals(q);
+        n = json_array_size(l);
+        json_decref(l);
+        if ((expect > 0 && n >= expect) || (expect == 0 && idle)
+            || h_now_ms() > deadline)
+        {
+            return n;
+        }
+        sleep_ms(50);
+    }
 }
 
 Test(e2e_rules, change_disable_enable_delete_over_the_api_while_traffic_flows)
@@ -1203,7 +1226,7 @@ Test(e2e_rules, change_disable_enable_delete_over_the_api_while_traffic_flows)
     status_after(id, "active", 1, h_now_ms());
 
     cr_assert_eq(send_named("ping", t1), 0);
-    cr_assert_eq(signals_of(t1), 1, "version 1 fires on ping");
+    cr_assert_eq(signals_of(t1, 1), 1, "version 1 fires on ping");
 
     /* changed: pong, not ping */
     t0 = h_now_ms();
@@ -1215,8 +1238,8 @@ Test(e2e_rules, change_disable_enable_delete_over_the_api_while_traffic_flows)
                  (long long) ms);
     cr_assert_eq(send_named("ping", t2), 0);
     cr_assert_eq(send_named("pong", t3), 0);
-    cr_assert_eq(signals_of(t2), 0, "version 2 no longer fires on ping");
-    cr_assert_eq(signals_of(t3), 1, "version 2 fires on pong");
+    cr_assert_eq(signals_of(t2, 0), 0, "version 2 no longer fires on ping");
+    cr_assert_eq(signals_of(t3, 1), 1, "version 2 fires on pong");
 
     /* disabled */
     t0 = h_now_ms();
@@ -1226,7 +1249,7 @@ Test(e2e_rules, change_disable_enable_delete_over_the_api_while_traffic_flows)
     cr_assert_lt(ms, 1000, "disabling took effect in %lld ms",
                  (long long) ms);
     cr_assert_eq(send_named("pong", t4), 0);
-    cr_assert_eq(signals_of(t4), 0, "a disabled rule stays quiet");
+    cr_assert_eq(signals_of(t4, 0), 0, "a disabled rule stays quiet");
 
     /* enabled again */
     t0 = h_now_ms();
@@ -1236,7 +1259,7 @@ Test(e2e_rules, change_disable_enable_delete_over_the_api_while_traffic_flows)
     cr_assert_lt(ms, 1000, "enabling took effect in %lld ms",
                  (long long) ms);
     cr_assert_eq(send_named("pong", t5), 0);
-    cr_assert_eq(signals_of(t5), 1, "enabled again, it fires");
+    cr_assert_eq(signals_of(t5, 1), 1, "enabled again, it fires");
 
     /* deleted: the engine runs no rule within a second; signals stay */
     t0 = h_now_ms();
@@ -1257,7 +1280,7 @@ Test(e2e_rules, change_disable_enable_delete_over_the_api_while_traffic_flows)
     ms = h_now_ms() - t0;
     cr_assert_lt(ms, 1000, "deleting took effect in %lld ms", (long long) ms);
     cr_assert_eq(send_named("pong", t6), 0);
-    cr_assert_eq(signals_of(t6), 0, "a deleted rule stays quiet");
+    cr_assert_eq(signals_of(t6, 0), 0, "a deleted rule stays quiet");
 
     traffic_stop = 1;
     pthread_join(th, NULL);
@@ -1274,7 +1297,7 @@ Test(e2e_rules, change_disable_enable_delete_over_the_api_while_traffic_flows)
 }
 
 
-/* --- OTLP/JSON exporter, ingest key required -------------------------------- */
+/* --- OTLP/JSON exporter, ingest key required ----------------------------- */
 
 TestSuite(e2e_rules_ingest, .init = start_all_json_ingest_key,
           .fini = stop_all, .timeout = 240);
