@@ -617,10 +617,11 @@ ngx_http_betrace_signals_scan(ngx_http_betrace_api_job_t *job,
         return NGX_ERROR;
     }
 
-    /* without filters a batch is what the page needs */
+    /* without filters a batch is what the page needs, and one more */
 
     batch = (q->severity || q->status || q->trace_id)
-            ? NGX_HTTP_BETRACE_SIGNALS_BATCH : q->limit + 1;
+            ? NGX_HTTP_BETRACE_SIGNALS_BATCH
+            : ngx_min(q->limit + 1, NGX_HTTP_BETRACE_SIGNALS_BATCH);
 
     scanned = 0;
     matched = 0;
@@ -644,7 +645,7 @@ ngx_http_betrace_signals_scan(ngx_http_betrace_api_job_t *job,
             goto done;
         }
 
-        n = rep->elements / 2;
+        n = ngx_min(rep->elements / 2, batch);
         start += n;
 
         argv[0] = "MGET";

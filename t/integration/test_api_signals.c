@@ -1159,6 +1159,16 @@ Test(api_signals, rare_filter_pages_in_bounded_steps, .fini = teardown,
     }
     redisFree(c);
 
+    /* full pages of the largest size, over more than one batch */
+    for (i = 0; i < 2; i++) {
+        j = get_ok(i ? "/api/v1/signals?limit=499"
+                     : "/api/v1/signals?limit=500", 200);
+        cr_assert_eq(json_array_size(json_object_get(j, "signals")),
+                     (size_t) (i ? 499 : 500));
+        cr_assert(json_is_string(json_object_get(j, "next_cursor")));
+        json_decref(j);
+    }
+
     got = 0;
     pages = 0;
     cur[0] = '\0';
