@@ -269,6 +269,7 @@ bt_rules_reload(bt_sig_t *s, uint64_t version, int force)
         sr->name = strdup(jget_str(o, "name", id));
         sr->severity = strdup(jget_str(o, "severity", "medium"));
         sr->version = json_integer_value(ver);
+        sr->monotone = bt_rule_monotone(rule);
 
         idx = -1;
         if (sr->id && sr->name && sr->severity) {

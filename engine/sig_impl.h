@@ -21,6 +21,7 @@ typedef struct {
     char           *name;
     char           *severity;
     int64_t         version;
+    int             monotone;   /* bt_rule_monotone(): safe on a fragment */
 } bt_srule_t;
 
 /* A compiled rule set as published to the evaluation loop. */

@@ -288,6 +288,16 @@ on_fire(void *arg, uint32_t index, void *user, const bt_witness_t *w)
     int            n;
     uint64_t       one;
 
+    /*
+     * A reopened trace holds only the late spans.  A rule that stays true
+     * as spans arrive (no missing/!/count/duration) is true of the whole
+     * trace when it is true of a part; any other rule could fire on the
+     * part alone (PII read late, audit log early), so it is not trusted.
+     */
+    if (fa->done->reopened && !rule->monotone) {
+        return 0;
+    }
+
     if (bt_sigq_len(s) >= s->qlimit) {
         count_drop(s, "queue full (Redis slow or unreachable; see "
                    "--signal-queue)");

@@ -870,6 +870,61 @@ Test(signals, reopened_trace_and_restart_give_one_signal, .init = setup,
 }
 
 
+/*
+ * A reopened trace holds only its late spans: a rule with a negative
+ * clause must not fire on that fragment (the audit log it "misses" came
+ * with the first part), while a monotone rule still may.
+ */
+Test(signals, reopened_fragment_fires_only_monotone_rules, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+    redisContext  *c;
+    bt_shm_t      *shm;
+    json_t        *traces;
+    char           t[33];
+    t_span_t       first[] = {
+        { "6000000000000001", NULL, "GET /users", NULL, 1, 0, 10, NULL },
+        { "6000000000000002", "6000000000000001", "audit.log", NULL, 1, 1,
+          2, NULL },
+    };
+    t_span_t       late[] = {
+        { "6000000000000003", "6000000000000001", "users.read", NULL, 1, 5,
+          2, "data.contains_pii" },
+    };
+
+    c = rconn();
+    put_rule(c, "pii", "PII without audit",
+             "trace.has(span => span.attributes['data.contains_pii'] === true)"
+             ".and(trace.missing(span => span.name === 'audit.log'))",
+             "critical", 1, 1);
+    put_rule(c, "piiany", "Any PII read",
+             "trace.has(span => span.attributes['data.contains_pii'] === true)",
+             "info", 1, 1);
+    json_decref(wait_status(c, "pii", "active", 1, WAIT_MS));
+    json_decref(wait_status(c, "piiany", "active", 1, WAIT_MS));
+
+    new_trace_id(t);
+    send_spans(t, first, 2);
+    wait_done(t, 2);
+
+    send_spans(t, late, 1);
+    traces = h_traces_wait(env, 2, 3, WAIT_MS);
+    cr_assert_eq(json_array_size(traces), 2, "the reopened trace completed");
+    json_decref(traces);
+
+    shm = seg();
+    cr_assert_eq(WAIT_ES(shm, signals_written, 1, WAIT_MS), 1);
+    usleep(500000);
+    cr_assert_eq(ES(shm, signals_emitted), 1,
+                 "only the monotone rule fired on the fragment");
+    cr_assert_eq(rnum(c, "ZCARD " P "signals:rule:piiany%s", ""), 1);
+    cr_assert_eq(rnum(c, "ZCARD " P "signals:rule:pii%s", ""), 0);
+    bt_shm_close(shm);
+    redisFree(c);
+    cr_assert_eq(h_pass(env), 0);
+}
+
+
 /* --- Redis down ---------------------------------------------------------- */
 
 Test(signals, redis_restart_during_traffic, .init = setup, .fini = teardown,
