@@ -539,7 +539,7 @@ ngx_http_betrace_signals_scan(ngx_http_betrace_api_job_t *job,
     ngx_http_betrace_signals_pos_t *last)
 {
     char          key[512], *id;
-    size_t        i, j, n, plen, batch;
+    size_t        i, j, n, plen, batch, asked;
     json_t       *s;
     int64_t       score;
     long long     start;
@@ -631,11 +631,11 @@ ngx_http_betrace_signals_scan(ngx_http_betrace_api_job_t *job,
             goto more;
         }
 
-        n = ngx_min(batch, NGX_HTTP_BETRACE_SIGNALS_SCAN - scanned);
+        asked = ngx_min(batch, NGX_HTTP_BETRACE_SIGNALS_SCAN - scanned);
 
         rep = ngx_http_betrace_api_command(job,
                   "ZREVRANGE %s %lld %lld WITHSCORES", key, start,
-                  start + (long long) n - 1);
+                  start + (long long) asked - 1);
         if (rep == NULL) {
             goto failed;
         }
@@ -645,7 +645,7 @@ ngx_http_betrace_signals_scan(ngx_http_betrace_api_job_t *job,
             goto done;
         }
 
-        n = ngx_min(rep->elements / 2, batch);
+        n = ngx_min(rep->elements / 2, asked);
         start += n;
 
         argv[0] = "MGET";
@@ -711,7 +711,7 @@ ngx_http_betrace_signals_scan(ngx_http_betrace_api_job_t *job,
 
             if (++matched == q->limit) {
                 /* more follow unless this was the index's last entry */
-                j = (i + 1 < n || n == batch);
+                j = (i + 1 < n || n == asked);
                 freeReplyObject(vals);
                 freeReplyObject(rep);
 
@@ -726,8 +726,8 @@ ngx_http_betrace_signals_scan(ngx_http_betrace_api_job_t *job,
         freeReplyObject(vals);
         freeReplyObject(rep);
 
-        if (n < batch) {
-            goto done;
+        if (n < asked) {
+            goto done;          /* the index ended */
         }
     }
 

@@ -1142,15 +1142,18 @@ Test(api_signals, rare_filter_pages_in_bounded_steps, .fini = teardown,
         snprintf(id, sizeof(id), "%016x", 0x100000 + i);
         rfc3339(base_ms + i, det, sizeof(det));
         snprintf(js, sizeof(js),
-                 "{\"id\":\"%s\",\"rule_id\":\"r9\",\"severity\":\"%s\","
+                 "{\"id\":\"%s\",\"rule_id\":\"%s\",\"severity\":\"%s\","
                  "\"trace_id\":\"" TRACE_B "\",\"detected_at\":\"%s\","
                  "\"status\":\"open\",\"acknowledged_at\":null,"
-                 "\"resolved_at\":null}", id, i < 3 ? "critical" : "info",
-                 det);
+                 "\"resolved_at\":null}", id, i < 3 ? "r8" : "r9",
+                 i < 3 ? "critical" : "info", det);
         redisAppendCommand(c, "SET " P "signal:%s %s", id, js);
         redisAppendCommand(c, "ZADD " P "signals %lld %s",
                            (long long) (base_ms + i), id);
-        ncmd += 2;
+        /* an index whose entries mostly name other rules' signals */
+        redisAppendCommand(c, "ZADD " P "signals:rule:r8 %lld %s",
+                           (long long) (base_ms + i), id);
+        ncmd += 3;
     }
     for (i = 0; i < ncmd; i++) {
         cr_assert_eq(redisGetReply(c, (void **) &rep), REDIS_OK);
@@ -1196,6 +1199,28 @@ Test(api_signals, rare_filter_pages_in_bounded_steps, .fini = teardown,
         cr_assert_lt(pages, 10);
     }
     cr_assert_eq(got, 3, "all three found");
+    cr_assert_eq(pages, 2);
+
+    /* the same through a rule's index, with the page-sized batches */
+    got = 0;
+    pages = 0;
+    cur[0] = '\0';
+    for (;;) {
+        snprintf(url, sizeof(url), "/api/v1/signals?rule_id=r8%s%s",
+                 cur[0] ? "&cursor=" : "", cur);
+        j = get_ok(url, 200);
+        got += (int) json_array_size(json_object_get(j, "signals"));
+        pages++;
+        cursor = json_string_value(json_object_get(j, "next_cursor"));
+        if (cursor == NULL) {
+            json_decref(j);
+            break;
+        }
+        snprintf(cur, sizeof(cur), "%s", cursor);
+        json_decref(j);
+        cr_assert_lt(pages, 10);
+    }
+    cr_assert_eq(got, 3, "all three found through the rule index");
     cr_assert_eq(pages, 2);
 
     cr_assert_eq(h_pass(env), 0);
