@@ -85,6 +85,7 @@ NGX_PID=
 ENG_PID=
 
 cleanup() {
+    set +e
     if [ -n "$ENG_PID" ]; then kill -TERM "$ENG_PID" 2>/dev/null; wait "$ENG_PID" 2>/dev/null; fi
     if [ -n "$NGX_PID" ]; then kill -TERM "$NGX_PID" 2>/dev/null; wait "$NGX_PID" 2>/dev/null; fi
     [ -n "$RING" ] && rm -f "$RING"
