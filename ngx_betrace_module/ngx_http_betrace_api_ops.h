@@ -137,6 +137,14 @@ ngx_int_t ngx_http_betrace_arg_time(ngx_http_request_t *r, const char *name,
 ngx_int_t ngx_http_betrace_check_args(ngx_http_request_t *r,
     const char *const *allowed, const char *list, ngx_int_t *rc);
 
+/*
+ * A request value as it may be quoted in an error message: at most 64
+ * bytes, anything but printable ASCII as '?', NUL-terminated in r->pool ("" when
+ * out of memory).
+ */
+const char *ngx_http_betrace_shown(ngx_http_request_t *r, const u_char *p,
+    size_t len);
+
 /* 1 if s is len hex digits (either case), else 0. */
 ngx_uint_t ngx_http_betrace_is_hex(const u_char *s, size_t len);
 

@@ -158,8 +158,9 @@ ngx_http_betrace_api_signals_list(ngx_http_request_t *r,
                                                   (u_char *) q->rule_id }))
     {
         return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_parameter", "rule_id: \"%.64s\" is not a rule id",
-                   q->rule_id);
+                   "invalid_parameter", "rule_id: \"%s\" is not a rule id",
+                   ngx_http_betrace_shown(r, (u_char *) q->rule_id,
+                                          ngx_strlen(q->rule_id)));
     }
 
     if (q->trace_id) {
@@ -168,8 +169,9 @@ ngx_http_betrace_api_signals_list(ngx_http_request_t *r,
         {
             return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
                        "invalid_parameter",
-                       "trace_id: \"%.64s\" is not 32 hex digits",
-                       q->trace_id);
+                       "trace_id: \"%s\" is not 32 hex digits",
+                       ngx_http_betrace_shown(r, (u_char *) q->trace_id,
+                                              ngx_strlen(q->trace_id)));
         }
 
         for (p = (u_char *) q->trace_id; *p; p++) {
@@ -200,8 +202,8 @@ ngx_http_betrace_api_signals_list(ngx_http_request_t *r,
         if (n == NGX_ERROR || n < 1 || n > NGX_HTTP_BETRACE_SIGNALS_MAX) {
             return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
                        "invalid_parameter",
-                       "limit: \"%.*s\" is not a number from 1 to %d",
-                       (int) ngx_min(value.len, 64), value.data,
+                       "limit: \"%s\" is not a number from 1 to %d",
+                       ngx_http_betrace_shown(r, value.data, value.len),
                        NGX_HTTP_BETRACE_SIGNALS_MAX);
         }
 
@@ -252,8 +254,8 @@ ngx_http_betrace_signals_arg(ngx_http_request_t *r, const char *name,
 
         if (*a == NULL) {
             *rc = ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                      "invalid_parameter", "%s: \"%.*s\" is not one of %s",
-                      name, (int) ngx_min(v.len, 64), v.data,
+                      "invalid_parameter", "%s: \"%s\" is not one of %s",
+                      name, ngx_http_betrace_shown(r, v.data, v.len),
                       allowed == ngx_http_betrace_severities
                       ? "critical, high, medium, low, info"
                       : "open, acknowledged, resolved");
@@ -328,7 +330,8 @@ invalid:
 
     *rc = ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
               "invalid_parameter", "cursor: not a cursor returned by this "
-              "API (\"%.*s\")", (int) ngx_min(value.len, 64), value.data);
+              "API (\"%s\")", ngx_http_betrace_shown(r, value.data,
+                                                      value.len));
     return NGX_ERROR;
 }
 
@@ -878,8 +881,9 @@ ngx_http_betrace_api_signal_get(ngx_http_request_t *r,
 
     if (!ngx_http_betrace_is_id(&ctx->segs[1])) {
         return ngx_http_betrace_api_send_error(r, NGX_HTTP_NOT_FOUND,
-                   "not_found", "no signal with id \"%.*s\"",
-                   (int) ngx_min(ctx->segs[1].len, 64), ctx->segs[1].data);
+                   "not_found", "no signal with id \"%s\"",
+                   ngx_http_betrace_shown(r, ctx->segs[1].data,
+                                          ctx->segs[1].len));
     }
 
     id = ngx_http_betrace_api_strdup(r, &ctx->segs[1]);
@@ -973,8 +977,9 @@ ngx_http_betrace_api_signal_patch(ngx_http_request_t *r,
 
     if (!ngx_http_betrace_is_id(&ctx->segs[1])) {
         return ngx_http_betrace_api_send_error(r, NGX_HTTP_NOT_FOUND,
-                   "not_found", "no signal with id \"%.*s\"",
-                   (int) ngx_min(ctx->segs[1].len, 64), ctx->segs[1].data);
+                   "not_found", "no signal with id \"%s\"",
+                   ngx_http_betrace_shown(r, ctx->segs[1].data,
+                                          ctx->segs[1].len));
     }
 
     p = ngx_palloc(r->pool, sizeof(ngx_http_betrace_signal_patch_t));

@@ -262,9 +262,9 @@ ngx_http_betrace_arg_time(ngx_http_request_t *r, const char *name,
     if (v < 0) {
         *rc = ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
                   "invalid_parameter",
-                  "%s: \"%.*s\" is not an RFC 3339 time "
+                  "%s: \"%s\" is not an RFC 3339 time "
                   "(2026-11-25T16:30:00Z) or Unix milliseconds", name,
-                  (int) ngx_min(value.len, 64), value.data);
+                  ngx_http_betrace_shown(r, value.data, value.len));
         return NGX_ERROR;
     }
 
@@ -306,14 +306,39 @@ ngx_http_betrace_check_args(ngx_http_request_t *r, const char *const *allowed,
 
         if (*a == NULL) {
             *rc = ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                      "invalid_parameter", "%.*s: unknown query parameter; "
-                      "this endpoint takes %s", (int) ngx_min(len, 64), p,
+                      "invalid_parameter", "%s: unknown query parameter; "
+                      "this endpoint takes %s",
+                      ngx_http_betrace_shown(r, p, len),
                       list);
             return NGX_ERROR;
         }
     }
 
     return NGX_OK;
+}
+
+
+const char *
+ngx_http_betrace_shown(ngx_http_request_t *r, const u_char *p, size_t len)
+{
+    u_char  *s;
+    size_t   i;
+
+    len = ngx_min(len, 64);
+
+    s = ngx_pnalloc(r->pool, len + 1);
+    if (s == NULL) {
+        return "";
+    }
+
+    for (i = 0; i < len; i++) {
+        /* bytes outside printable ASCII may not be UTF-8: JSON refuses */
+        s[i] = (p[i] < 0x20 || p[i] >= 0x7f) ? '?' : p[i];
+    }
+
+    s[len] = '\0';
+
+    return (const char *) s;
 }
 
 

@@ -34,8 +34,9 @@ ngx_http_betrace_api_trace_get(ngx_http_request_t *r,
     {
         return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
                    "invalid_parameter",
-                   "trace_id: \"%.*s\" is not 32 hex digits",
-                   (int) ngx_min(ctx->segs[1].len, 64), ctx->segs[1].data);
+                   "trace_id: \"%s\" is not 32 hex digits",
+                   ngx_http_betrace_shown(r, ctx->segs[1].data,
+                                          ctx->segs[1].len));
     }
 
     id = (u_char *) ngx_http_betrace_api_strdup(r, &ctx->segs[1]);

@@ -1283,3 +1283,100 @@ Test(api_signals, concurrent_acknowledge_has_one_winner, .fini = teardown,
 
     cr_assert_eq(h_pass(env), 0);
 }
+
+
+/* --- hostile input -------------------------------------------------------- */
+
+/*
+ * Random and malformed query strings and path ids on every read route:
+ * each gets a JSON answer of 200, 400 or 404, and no nginx worker dies.
+ */
+Test(api_signals, hostile_queries_get_clean_answers, .fini = teardown,
+     .timeout = 120)
+{
+    static const char *const  names[] = {
+        "rule_id", "severity", "status", "trace_id", "from", "to", "limit",
+        "cursor", "", "x", "limit[]", "%00", "from%3D"
+    };
+    static const char *const  values[] = {
+        "", "0", "-1", "500", "501", "99999999999999999999", "1e3",
+        "critical", "open", "r1", TRACE_A, "%00", "%ff%fe", "a%2Fb",
+        "2026-02-30T00:00:00Z", "2026-11-25T16:30:00.123456789+14:00",
+        "2026-11-25T16:30:00", "9999-12-31T23:59:59Z", "+", "%2B%2B",
+        "MTc5NTYyNTkzOTYwMi5jYzU0NjIzYmRlNDBhYTI3", "LjE", "Ljk5OTk5OTk",
+        "MTIzLg", "..", "\xc3\xa9t\xc3\xa9",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    };
+    static const char *const  routes[] = {
+        "/api/v1/signals", "/api/v1/signals/counts", "/api/v1/traces/",
+        "/api/v1/signals/"
+    };
+    char          url[2048], *log, logpath[PATH_MAX + 16];
+    json_t       *j;
+    long          st;
+    int           i, k, n, r;
+    unsigned int  seed = 42;
+
+    start(H_REDIS | H_NGINX);
+    seed_signals();
+
+    for (i = 0; i < 400; i++) {
+        r = rand_r(&seed) % 4;
+        n = snprintf(url, sizeof(url), "%s", routes[r]);
+        if (r >= 2) {
+            const char  *v;
+
+            /* nginx itself refuses %00 in a path, before any location */
+            do {
+                v = values[rand_r(&seed) % (sizeof(values)
+                                            / sizeof(values[0]))];
+            } while (strstr(v, "%00") != NULL);
+            n += snprintf(url + n, sizeof(url) - n, "%s", v);
+            if (url[n - 1] == '/') {
+                n += snprintf(url + n, sizeof(url) - n, "z");
+            }
+        }
+        url[n++] = '?';
+        url[n] = '\0';
+        for (k = rand_r(&seed) % 5; k > 0; k--) {
+            n += snprintf(url + n, sizeof(url) - n, "%s=%s&",
+                          names[rand_r(&seed) % (sizeof(names)
+                                                 / sizeof(names[0]))],
+                          values[rand_r(&seed) % (sizeof(values)
+                                                  / sizeof(values[0]))]);
+        }
+        for (k = 0; url[k]; k++) {
+            if (url[k] == ' ') {
+                url[k] = '+';
+            }
+        }
+
+        j = api("GET", url, READ_KEY, NULL, &st);
+        cr_assert(st == 200 || st == 400 || st == 404,
+                  "GET %s: %ld", url, st);
+        cr_assert_not_null(j, "GET %s: JSON", url);
+        if (st != 200) {
+            cr_assert(json_is_string(json_object_get(json_object_get(j,
+                          "error"), "message")), "GET %s: error", url);
+        }
+        if (st == 400) {
+            /* a bad value is named, never "(message not representable)" */
+            cr_assert(strchr(json_string_value(json_object_get(
+                          json_object_get(j, "error"), "message")), ':')
+                      != NULL, "GET %s: %s", url,
+                      json_string_value(json_object_get(
+                          json_object_get(j, "error"), "message")));
+        }
+        json_decref(j);
+    }
+
+    snprintf(logpath, sizeof(logpath), "%s/error.log", env->dir);
+    log = h_read_file(logpath, NULL);
+    cr_assert_not_null(log);
+    cr_assert(strstr(log, "exited on signal") == NULL,
+              "no worker crashed");
+    free(log);
+
+    cr_assert_eq(h_pass(env), 0);
+}
