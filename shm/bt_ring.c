@@ -795,7 +795,9 @@ bt_ring_reserve(bt_shm_t *shm, int slot, uint32_t len)
 
     data = bt_data(shm, slot);
 
-    if (pos + rec > loc->mapped && loc->mapped - loc->mapped_from < shm->size) {
+    if (pos + rec > loc->mapped
+        && loc->mapped - loc->mapped_from < shm->size)
+    {
         bt_ring_map_ahead(shm, loc, data, pos + rec);
     }
 
