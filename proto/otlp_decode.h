@@ -1,13 +1,19 @@
 /*
  * otlp_decode.h - the streaming OTLP/protobuf walker on the ingest hot path.
  *
- * An ExportTraceServiceRequest body is walked twice, straight from the
- * request buffer, without protobuf-c and without allocating:
+ * An ExportTraceServiceRequest body is walked once, straight from the
+ * request buffer, without protobuf-c and without allocating per request:
  *
  *   pass 1, bt_otlp_scan:  validates the wire format, counts spans, applies
  *                          the limits span by span and computes the exact
- *                          size of the flattened batch (shm/bt_span.h);
- *   pass 2, bt_otlp_write: writes that batch, trusting what pass 1 found.
+ *                          size of the flattened batch (shm/bt_span.h); it
+ *                          leaves what pass 2 needs (where each span's
+ *                          fields are, its attributes already flattened)
+ *                          in a per-thread scratch;
+ *   pass 2, bt_otlp_write: writes that batch from the scratch, trusting
+ *                          what pass 1 found.  A body too large for the
+ *                          scratch (over 4096 spans or 1 MiB of
+ *                          attributes) is walked again instead.
  *
  * The caller reserves scan.batch_len bytes (in a ring) between the two.
  *
@@ -60,7 +66,10 @@ enum {
  * Pass 1.  Returns BT_OTLP_OK and fills *scan (some spans may be rejected,
  * possibly all), BT_OTLP_MALFORMED with scan->message saying what and at
  * which byte offset, or BT_OTLP_TOO_MANY_SPANS when the request holds more
- * than lim->max_spans spans (the module answers 413).  Never allocates.
+ * than lim->max_spans spans (the module answers 413).  Allocates nothing
+ * per call: the first call on a thread allocates that thread's scratch
+ * (about 1.5 MiB, freed when the thread exits); if that fails, everything
+ * still works, bt_otlp_write then walks the body again.
  */
 int bt_otlp_scan(const uint8_t *body, size_t len, const bt_otlp_limits_t *lim,
     bt_otlp_scan_t *scan);
@@ -72,7 +81,8 @@ int bt_otlp_scan(const uint8_t *body, size_t len, const bt_otlp_limits_t *lim,
  * does not re-validate.  This function can't fail.
  *
  * Fastest right after the scan of the same body on the same thread (it
- * takes its write bound from that scan); otherwise it scans again first.
+ * takes its write bound and the scratch from that scan); otherwise it
+ * scans again first.
  */
 void bt_otlp_write(const uint8_t *body, size_t len,
     const bt_otlp_limits_t *lim, uint8_t *out);
