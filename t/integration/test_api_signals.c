@@ -189,6 +189,7 @@ seed_signals(void)
     put_rule(c, "r1", "Payment cascade", "critical");
     put_rule(c, "r2", "Login burst", "high");
     put_rule(c, "r3", "Slow query", "low");
+    rdo(c, "INCR " P "rules:version");          /* the engine reloads */
 
     base_ms = wall_ms() - 3600 * 1000;
     nseeds = 0;
@@ -975,8 +976,23 @@ Test(api_signals, health_stats_metrics, .fini = teardown, .timeout = 120)
                                            "ring")));
     json_decref(j);
 
-    /* stats through the API, with the engine's rule and signal counters */
-    j = get_ok("/api/v1/stats", 200);
+    /* stats through the API, with the engine's rule and signal counters:
+       the engine loads the three seeded rules */
+    t0 = h_now_ms();
+    for (;;) {
+        j = get_ok("/api/v1/stats", 200);
+        if (json_integer_value(json_object_get(j, "rules_loaded")) == 3
+            || h_now_ms() - t0 > 10000)
+        {
+            break;
+        }
+        json_decref(j);
+        usleep(100 * 1000);
+    }
+    cr_assert_eq(json_integer_value(json_object_get(j, "rules_loaded")), 3,
+                 "rules_loaded");
+    cr_assert_eq(json_integer_value(json_object_get(j, "rules_failed")), 0);
+    cr_assert(json_is_true(json_object_get(j, "redis_connected")));
     cr_assert(json_is_integer(json_object_get(j, "rules_loaded")));
     cr_assert(json_is_integer(json_object_get(j, "signals_written")));
     cr_assert(json_is_integer(json_object_get(j, "signals_dropped")));
@@ -991,6 +1007,8 @@ Test(api_signals, health_stats_metrics, .fini = teardown, .timeout = 120)
     cr_assert_eq(st, 200);
     cr_assert_eq(metrics_check(text, "betrace_redis_up"), 1);
     cr_assert_eq(metrics_check(text, "betrace_engine_up"), 1);
+    cr_assert_eq(metrics_check(text, "betrace_rules_loaded"), 3);
+    cr_assert_eq(metrics_check(text, "betrace_engine_redis_connected"), 1);
     cr_assert_eq(metrics_check(text,
         "betrace_signals_stored{rule_id=\"r1\",rule=\"Payment cascade\","
         "severity=\"critical\"}"), 77);
