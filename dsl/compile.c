@@ -23,23 +23,71 @@ typedef struct {
 } compiler_t;
 
 
-uint32_t
-dsl_hash(const char *s, size_t n)
+static uint64_t
+rd64(const char *p)
 {
-    return dsl_hash_more(2166136261u, s, n);
+    uint64_t  w;
+
+    memcpy(&w, p, 8);
+    return w;
+}
+
+
+static uint32_t
+rd32(const char *p)
+{
+    uint32_t  w;
+
+    memcpy(&w, p, 4);
+    return w;
+}
+
+
+static uint64_t
+mix64(uint64_t h)
+{
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+    return h;
 }
 
 
 uint32_t
-dsl_hash_more(uint32_t h, const char *s, size_t n)
+dsl_hash(const char *s, size_t n)
 {
-    size_t  i;
+    uint64_t  h, w;
+    size_t    i;
 
-    for (i = 0; i < n; i++) {
-        h ^= (unsigned char) s[i];
-        h *= 16777619u;
+    /*
+     * Eight bytes at a time: the rule-set index hashes every span's name,
+     * service and attribute keys, and FNV's byte loop was a third of the
+     * evaluation time on attribute-heavy spans.  The tail is one
+     * overlapping read, so there is no byte loop at all.
+     */
+    h = 0x9e3779b97f4a7c15ULL ^ (uint64_t) n;
+
+    if (n >= 8) {
+        for (i = 0; i + 8 < n; i += 8) {
+            h = mix64(h ^ rd64(s + i));
+        }
+        w = rd64(s + n - 8);
+
+    } else if (n >= 4) {
+        w = (uint64_t) rd32(s) << 32 | rd32(s + n - 4);
+
+    } else if (n > 0) {
+        w = (uint64_t) (unsigned char) s[0] << 16
+            | (uint64_t) (unsigned char) s[n >> 1] << 8
+            | (unsigned char) s[n - 1];
+
+    } else {
+        w = 0;
     }
-    return h;
+
+    h = mix64(h ^ w);
+    h *= 0x94d049bb133111ebULL;
+    return (uint32_t) (h ^ h >> 32);
 }
 
 

@@ -111,11 +111,10 @@ struct bt_rule_s {
 int dsl_compile(bt_rule_t *rule, uint32_t nclauses);
 
 /*
- * FNV-1a, for the canonical texts and the rule-set index.  dsl_hash_more
- * goes on from the hash of a prefix, so all prefixes of a name, or a key
- * and then its value, are hashed in one pass.
+ * A fast string hash (eight bytes at a time) for the canonical texts and
+ * the rule-set index.  Not keyed: the index tolerates collisions, it only
+ * gets slower.
  */
 uint32_t dsl_hash(const char *s, size_t n);
-uint32_t dsl_hash_more(uint32_t h, const char *s, size_t n);
 
 #endif /* BT_DSL_COMPILE_H */

@@ -1532,9 +1532,14 @@ int
 dsl_ctx_begin(bt_eval_ctx_t *ctx, const bt_trace_t *tr, uint32_t npreds)
 {
     dsl_matches_t  *pm;
-    uint32_t        i;
+    uint32_t        i, *matched;
 
     if (npreds > ctx->npm) {
+        matched = realloc(ctx->matched, npreds * sizeof(uint32_t));
+        if (matched == NULL) {
+            return -1;
+        }
+        ctx->matched = matched;
         pm = realloc(ctx->pm, npreds * sizeof(dsl_matches_t));
         if (pm == NULL) {
             return -1;
@@ -1547,6 +1552,7 @@ dsl_ctx_begin(bt_eval_ctx_t *ctx, const bt_trace_t *tr, uint32_t npreds)
     }
 
     ctx->tr = tr;
+    ctx->nmatched = 0;
     ctx->epoch++;
     if (ctx->epoch == 0) {
         /* wrapped: every stale stamp must stay stale */
@@ -1605,6 +1611,7 @@ dsl_match_add(bt_eval_ctx_t *ctx, uint32_t g, uint32_t i)
     if (m->epoch != ctx->epoch) {
         m->epoch = ctx->epoch;
         m->n = 0;
+        ctx->matched[ctx->nmatched++] = g;
     }
     if (m->n == m->cap) {
         cap = m->cap ? m->cap * 2 : 16;
@@ -1693,12 +1700,17 @@ bt_eval_ctx_free(bt_eval_ctx_t *ctx)
         free(ctx->pm[i].idx);
     }
     free(ctx->pm);
+    free(ctx->matched);
     free(ctx->order);
     free(ctx->services);
     free(ctx->cand);
     free(ctx->pstamp);
     free(ctx->rules);
     free(ctx->rstamps);
+    free(ctx->rbits);
+    free(ctx->nc);
+    free(ctx->nc_bytes);
+    free(ctx->nc_preds);
     dsl_arena_free(&ctx->scratch);
     dsl_arena_free(&ctx->rscratch);
     dsl_regex_mdata_free(ctx->mdata);

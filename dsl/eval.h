@@ -38,6 +38,20 @@ typedef struct {
     } u;
 } val_t;
 
+/*
+ * Name cache entry: the candidate predicates of a span name and service
+ * pair (names, prefixes, substrings and services tables together).
+ */
+typedef struct {
+    uint32_t    hash;
+    uint32_t    nlen;
+    uint32_t    slen;
+    uint32_t    key;            /* name then service bytes in nc_bytes */
+    uint32_t    off;            /* candidates: nc_preds[off .. off + n) */
+    uint32_t    n;
+    uint32_t    used;           /* 1: slot taken */
+} dsl_ncache_t;
+
 /* matches of one predicate in the current trace */
 typedef struct {
     uint32_t   *idx;
@@ -53,6 +67,9 @@ struct bt_eval_ctx_s {
     /* predicate matches, by (global) predicate id */
     dsl_matches_t      *pm;
     uint32_t            npm;
+    uint32_t           *matched;        /* predicates with a match in this
+                                           trace, in first-match order */
+    uint32_t            nmatched;
 
     /* the rule being evaluated */
     const bt_rule_t    *rule;
@@ -105,6 +122,23 @@ struct bt_eval_ctx_s {
     uint32_t            rules_cap;
     uint32_t            pstamp_cap;
     uint32_t            cstamp;
+    uint64_t           *rbits;          /* rules to run, a bit each */
+    uint32_t            rbits_cap;      /* in words */
+
+    /*
+     * rule set: candidates by span name and service, so the name and
+     * prefix hashing and the substring scans run once per distinct name,
+     * not once per span.  Flushed when full or when another set is used.
+     */
+    uint64_t            nc_set;         /* bt_ruleset_t.id, 0: none */
+    dsl_ncache_t       *nc;
+    uint32_t            nc_used;
+    char               *nc_bytes;
+    uint32_t            nc_bytes_n;
+    uint32_t            nc_bytes_cap;
+    uint32_t           *nc_preds;
+    uint32_t            nc_preds_n;
+    uint32_t            nc_preds_cap;
 };
 
 /* Starts a new trace: forgets all matches.  Returns 0 or -1 (memory). */

@@ -17,6 +17,9 @@ static const uint32_t  kind_lens[] = { 11, 8, 6, 6, 8, 8 };
 static const char  *status_names[] = { "UNSET", "OK", "ERROR" };
 static const uint32_t  status_lens[] = { 5, 2, 5 };
 
+/* bt_ruleset_t.id: never 0, never reused within a process */
+static uint64_t  build_ids;
+
 
 bt_ruleset_t *
 bt_ruleset_new(void)
@@ -107,28 +110,44 @@ table_grow(dsl_table_t *t)
 }
 
 
+/* the bucket of key k, created empty if missing; NULL when out of memory */
+static dsl_bucket_t *
+table_slot(dsl_table_t *t, const char *k, uint32_t klen)
+{
+    dsl_bucket_t  *b;
+    uint32_t       h, i;
+
+    h = dsl_hash(k, klen);
+    b = table_find(t, k, klen, h);
+    if (b != NULL) {
+        return b;
+    }
+    if (t->slots == NULL || (t->used + 1) * 2 > t->mask + 1) {
+        if (table_grow(t) != 0) {
+            return NULL;
+        }
+    }
+    for (i = h & t->mask; t->slots[i].key; i = (i + 1) & t->mask) {
+        /* void */
+    }
+    b = &t->slots[i];
+    b->key = k;
+    b->klen = klen;
+    b->hash = h;
+    t->used++;
+    return b;
+}
+
+
 static int
 table_add(dsl_table_t *t, const char *k, uint32_t klen, uint32_t pred)
 {
     dsl_bucket_t  *b;
-    uint32_t       h, i, *p, cap;
+    uint32_t      *p, cap;
 
-    h = dsl_hash(k, klen);
-    b = table_find(t, k, klen, h);
+    b = table_slot(t, k, klen);
     if (b == NULL) {
-        if (t->slots == NULL || (t->used + 1) * 2 > t->mask + 1) {
-            if (table_grow(t) != 0) {
-                return -1;
-            }
-        }
-        for (i = h & t->mask; t->slots[i].key; i = (i + 1) & t->mask) {
-            /* void */
-        }
-        b = &t->slots[i];
-        b->key = k;
-        b->klen = klen;
-        b->hash = h;
-        t->used++;
+        return -1;
     }
     if (b->n && b->preds[b->n - 1] == pred) {
         return 0;
@@ -143,6 +162,21 @@ table_add(dsl_table_t *t, const char *k, uint32_t klen, uint32_t pred)
         b->cap = cap;
     }
     b->preds[b->n++] = pred;
+    return 0;
+}
+
+
+/* notes that some predicate tests the value of attribute k; 0 or -1 */
+static int
+table_mark(dsl_table_t *t, const char *k, uint32_t klen)
+{
+    dsl_bucket_t  *b;
+
+    b = table_slot(t, k, klen);
+    if (b == NULL) {
+        return -1;
+    }
+    b->vals = 1;
     return 0;
 }
 
@@ -294,8 +328,8 @@ bt_ruleset_build(bt_ruleset_t *set)
                 /* the attribute name is the key up to its NUL */
                 if (table_add(&set->attrvals, p->keys[k], p->klens[k], g)
                     != 0
-                    || table_add(&set->avkeys, p->keys[k],
-                                 (uint32_t) strlen(p->keys[k]), g) != 0)
+                    || table_mark(&set->attrs, p->keys[k],
+                                  (uint32_t) strlen(p->keys[k])) != 0)
                 {
                     return -1;
                 }
@@ -356,12 +390,19 @@ bt_ruleset_build(bt_ruleset_t *set)
         }
     }
 
+    /* the tables are complete: bucket pointers stay valid from now on */
     for (i = 0; i < 6; i++) {
-        set->kind_hash[i] = dsl_hash(kind_names[i], kind_lens[i]);
+        set->kind_b[i] = table_find(&set->kinds, kind_names[i], kind_lens[i],
+                                    dsl_hash(kind_names[i], kind_lens[i]));
     }
     for (i = 0; i < 3; i++) {
-        set->status_hash[i] = dsl_hash(status_names[i], status_lens[i]);
+        set->status_b[i] = table_find(&set->statuses, status_names[i],
+                                      status_lens[i],
+                                      dsl_hash(status_names[i],
+                                               status_lens[i]));
     }
+
+    set->id = __atomic_add_fetch(&build_ids, 1, __ATOMIC_RELAXED);
 
     set->built = 1;
     return 0;
@@ -405,12 +446,14 @@ grow_u32(uint32_t **p, uint32_t *cap, uint32_t need)
 }
 
 
-static int
-cmp_u32(const void *a, const void *b)
+/* a fresh stamp for deduplicating candidates */
+static void
+next_cstamp(bt_eval_ctx_t *ctx)
 {
-    uint32_t  x = *(const uint32_t *) a, y = *(const uint32_t *) b;
-
-    return x < y ? -1 : x > y;
+    if (++ctx->cstamp == 0) {
+        memset(ctx->pstamp, 0, ctx->pstamp_cap * sizeof(uint32_t));
+        ctx->cstamp = 1;
+    }
 }
 
 
@@ -473,17 +516,198 @@ attrval_cands(bt_eval_ctx_t *ctx, const bt_ruleset_t *set,
 }
 
 
+/*
+ * The name cache: NC_SLOTS entries, flushed whole when half full, so a
+ * flood of distinct names costs a flush per NC_SLOTS / 2 names and memory
+ * stays bounded.  Names and services longer than NC_MAX_KEY are not cached.
+ */
+#define NC_SLOTS    1024
+#define NC_MAX_KEY  1024
+
+
+static void
+nc_flush(bt_eval_ctx_t *ctx, const bt_ruleset_t *set)
+{
+    memset(ctx->nc, 0, NC_SLOTS * sizeof(dsl_ncache_t));
+    ctx->nc_used = 0;
+    ctx->nc_bytes_n = 0;
+    ctx->nc_preds_n = 0;
+    ctx->nc_set = set->id;
+}
+
+
+static int
+nc_reserve(bt_eval_ctx_t *ctx, uint32_t nbytes, uint32_t npreds)
+{
+    char      *b;
+    uint32_t  *p, cap;
+
+    if (ctx->nc_bytes_n + nbytes > ctx->nc_bytes_cap) {
+        cap = (ctx->nc_bytes_n + nbytes) * 2;
+        b = realloc(ctx->nc_bytes, cap);
+        if (b == NULL) {
+            return -1;
+        }
+        ctx->nc_bytes = b;
+        ctx->nc_bytes_cap = cap;
+    }
+    if (ctx->nc_preds_n + npreds > ctx->nc_preds_cap) {
+        cap = (ctx->nc_preds_n + npreds) * 2;
+        p = realloc(ctx->nc_preds, (size_t) cap * sizeof(uint32_t));
+        if (p == NULL) {
+            return -1;
+        }
+        ctx->nc_preds = p;
+        ctx->nc_preds_cap = cap;
+    }
+    return 0;
+}
+
+
+/*
+ * The candidates that span s's name and service select (names, prefixes,
+ * substrings and services tables), distinct.  Sets *list and returns their
+ * number, or -1 when out of memory.  *list stays valid until the next call.
+ */
+static int32_t
+name_cands(bt_eval_ctx_t *ctx, const bt_ruleset_t *set, const bt_span_t *s,
+    const uint32_t **list)
+{
+    dsl_ncache_t  *e;
+    uint32_t       h, i, k, nc;
+    int            cache;
+
+    if (ctx->nc == NULL) {
+        ctx->nc = calloc(NC_SLOTS, sizeof(dsl_ncache_t));
+        if (ctx->nc == NULL) {
+            return -1;
+        }
+        ctx->nc_set = 0;
+    }
+    if (ctx->nc_set != set->id) {
+        nc_flush(ctx, set);
+    }
+
+    h = dsl_hash(s->name.p, s->name.n)
+        ^ dsl_hash(s->service.p, s->service.n) * 0x9e3779b1u;
+
+    for (i = h & (NC_SLOTS - 1); ctx->nc[i].used; i = (i + 1) & (NC_SLOTS - 1))
+    {
+        e = &ctx->nc[i];
+        if (e->hash == h && e->nlen == s->name.n && e->slen == s->service.n
+            && memcmp(ctx->nc_bytes + e->key, s->name.p, e->nlen) == 0
+            && memcmp(ctx->nc_bytes + e->key + e->nlen, s->service.p,
+                      e->slen) == 0)
+        {
+            *list = ctx->nc_preds + e->off;
+            return (int32_t) e->n;
+        }
+    }
+
+    /* a miss: look the name and service up in the tables */
+
+    next_cstamp(ctx);
+    nc = 0;
+
+    if (set->names.used) {
+        nc = add_cands(ctx, table_find(&set->names, s->name.p, s->name.n,
+                                       dsl_hash(s->name.p, s->name.n)), nc);
+    }
+    for (k = 0; k < set->nplens && set->plens[k] <= s->name.n; k++) {
+        nc = add_cands(ctx, table_find(&set->prefixes, s->name.p,
+                                       set->plens[k],
+                                       dsl_hash(s->name.p, set->plens[k])),
+                       nc);
+    }
+    if (set->substrs.used) {
+        /* one memmem per distinct substring, not per predicate */
+        for (k = 0; k <= set->substrs.mask; k++) {
+            const dsl_bucket_t  *sb = &set->substrs.slots[k];
+
+            if (sb->key != NULL
+                && memmem(s->name.p, s->name.n, sb->key, sb->klen))
+            {
+                nc = add_cands(ctx, sb, nc);
+            }
+        }
+    }
+    if (set->services.used) {
+        nc = add_cands(ctx, table_find(&set->services, s->service.p,
+                                       s->service.n,
+                                       dsl_hash(s->service.p, s->service.n)),
+                       nc);
+    }
+
+    cache = s->name.n <= NC_MAX_KEY && s->service.n <= NC_MAX_KEY;
+    if (cache && ctx->nc_used * 2 >= NC_SLOTS) {
+        nc_flush(ctx, set);
+        i = h & (NC_SLOTS - 1);
+    }
+    if (nc_reserve(ctx, cache ? s->name.n + s->service.n : 0, nc) != 0) {
+        return -1;
+    }
+    memcpy(ctx->nc_preds + ctx->nc_preds_n, ctx->cand,
+           (size_t) nc * sizeof(uint32_t));
+    *list = ctx->nc_preds + ctx->nc_preds_n;
+
+    if (!cache) {
+        /* the list sits past the end: the next call overwrites it */
+        return (int32_t) nc;
+    }
+
+    e = &ctx->nc[i];
+    e->used = 1;
+    e->hash = h;
+    e->nlen = s->name.n;
+    e->slen = s->service.n;
+    e->key = ctx->nc_bytes_n;
+    e->off = ctx->nc_preds_n;
+    e->n = nc;
+    memcpy(ctx->nc_bytes + ctx->nc_bytes_n, s->name.p, s->name.n);
+    memcpy(ctx->nc_bytes + ctx->nc_bytes_n + s->name.n, s->service.p,
+           s->service.n);
+    ctx->nc_bytes_n += s->name.n + s->service.n;
+    ctx->nc_preds_n += nc;
+    ctx->nc_used++;
+
+    return (int32_t) nc;
+}
+
+
+/* runs predicates list[0 .. n) on span i; 0, or -1 when out of memory */
+static int
+eval_list(bt_eval_ctx_t *ctx, const bt_ruleset_t *set, const uint32_t *list,
+    uint32_t n, uint32_t i)
+{
+    uint32_t  k, g;
+
+    for (k = 0; k < n; k++) {
+        g = list[k];
+        if (dsl_pred_eval(ctx, set->preds[g], i)
+            && dsl_match_add(ctx, g, i) != 0)
+        {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
 int
 bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
     bt_eval_ctx_t *ctx, bt_fire_pt fn, void *arg)
 {
-    const bt_span_t  *s;
-    uint32_t          i, j, k, nc, nr, pcap, r, g, fired, h, done;
-    bt_iter_t         it;
-    bt_str_t          key;
-    bt_val_t          val;
-    bt_witness_t      w;
-    int               rc;
+    const bt_span_t     *s;
+    const dsl_bucket_t  *b;
+    const uint32_t      *list;
+    uint32_t             i, j, k, nc, nr, nw, pcap, r, g, fired, h;
+    int32_t              nl;
+    uint64_t             w;
+    bt_iter_t            it;
+    bt_str_t             key;
+    bt_val_t             val;
+    bt_witness_t         wit;
+    int                  rc;
 
     if (!set->built) {
         return -1;
@@ -509,86 +733,61 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
     if (grow_u32(&ctx->rstamps, &ctx->rules_cap, set->n + 1) != 0) {
         return -1;
     }
+    nw = (set->n + 63) / 64;
+    if (ctx->rbits_cap < nw) {
+        free(ctx->rbits);
+        ctx->rbits = malloc((size_t) nw * sizeof(uint64_t));
+        if (ctx->rbits == NULL) {
+            ctx->rbits_cap = 0;
+            return -1;
+        }
+        ctx->rbits_cap = nw;
+    }
 
-    /* span level: each span meets only the predicates that could match */
+    /*
+     * span level: each span meets only the predicates that could match.
+     * A predicate sits in one kind of table only (see bt_ruleset_build),
+     * so the lists below are disjoint and each needs no deduplication
+     * against the others.
+     */
     for (i = 0; i < trace->n; i++) {
         s = &trace->spans[i].s;
-        if (++ctx->cstamp == 0) {
-            memset(ctx->pstamp, 0, ctx->pstamp_cap * sizeof(uint32_t));
-            ctx->cstamp = 1;
+
+        if (eval_list(ctx, set, set->wild, set->nwild, i) != 0) {
+            return -1;
         }
 
-        nc = 0;
-        for (k = 0; k < set->nwild; k++) {
-            ctx->cand[nc++] = set->wild[k];
-            ctx->pstamp[set->wild[k]] = ctx->cstamp;
+        nl = name_cands(ctx, set, s, &list);
+        if (nl < 0 || eval_list(ctx, set, list, (uint32_t) nl, i) != 0) {
+            return -1;
         }
-        if (set->names.used) {
-            nc = add_cands(ctx, table_find(&set->names, s->name.p, s->name.n,
-                                           dsl_hash(s->name.p, s->name.n)),
-                           nc);
-        }
-        h = 2166136261u;
-        done = 0;
-        for (k = 0; k < set->nplens && set->plens[k] <= s->name.n; k++) {
-            h = dsl_hash_more(h, s->name.p + done, set->plens[k] - done);
-            done = set->plens[k];
-            nc = add_cands(ctx, table_find(&set->prefixes, s->name.p, done, h),
-                           nc);
-        }
-        if (set->kinds.used && s->kind < 6) {
-            nc = add_cands(ctx, table_find(&set->kinds, kind_names[s->kind],
-                                           kind_lens[s->kind],
-                                           set->kind_hash[s->kind]), nc);
-        }
-        if (set->statuses.used && s->status < 3) {
-            nc = add_cands(ctx, table_find(&set->statuses,
-                                           status_names[s->status],
-                                           status_lens[s->status],
-                                           set->status_hash[s->status]),
-                           nc);
-        }
-        if (set->services.used) {
-            nc = add_cands(ctx, table_find(&set->services, s->service.p,
-                                           s->service.n,
-                                           dsl_hash(s->service.p,
-                                                    s->service.n)),
-                           nc);
-        }
-        if (set->substrs.used) {
-            /* one memmem per distinct substring, not per predicate */
-            for (k = 0; k <= set->substrs.mask; k++) {
-                const dsl_bucket_t  *sb = &set->substrs.slots[k];
 
-                if (sb->key != NULL
-                    && memmem(s->name.p, s->name.n, sb->key, sb->klen))
-                {
-                    nc = add_cands(ctx, sb, nc);
-                }
-            }
+        b = s->kind < 6 ? set->kind_b[s->kind] : NULL;
+        if (b != NULL && eval_list(ctx, set, b->preds, b->n, i) != 0) {
+            return -1;
         }
-        if (set->attrs.used || set->attrvals.used) {
+        b = s->status < 3 ? set->status_b[s->status] : NULL;
+        if (b != NULL && eval_list(ctx, set, b->preds, b->n, i) != 0) {
+            return -1;
+        }
+
+        if (set->attrs.used) {
+            next_cstamp(ctx);
+            nc = 0;
             bt_iter_init(&it, s->attrs.p, s->attrs.n);
             while (bt_attr_next(&it, &key, &val)) {
                 h = dsl_hash(key.p, key.n);
-                if (set->attrs.used) {
-                    nc = add_cands(ctx, table_find(&set->attrs, key.p, key.n,
-                                                   h), nc);
+                b = table_find(&set->attrs, key.p, key.n, h);
+                if (b == NULL) {
+                    continue;
                 }
+                nc = add_cands(ctx, b, nc);
                 /* build the key+value only for names some rule tests */
-                if (set->attrvals.used
-                    && table_find(&set->avkeys, key.p, key.n, h) != NULL)
-                {
+                if (b->vals && set->attrvals.used) {
                     nc = attrval_cands(ctx, set, &key, &val, nc);
                 }
             }
-        }
-
-        for (k = 0; k < nc; k++) {
-            g = ctx->cand[k];
-            if (dsl_pred_eval(ctx, set->preds[g], i)
-                && dsl_match_add(ctx, g, i) != 0)
-            {
+            if (eval_list(ctx, set, ctx->cand, nc, i) != 0) {
                 return -1;
             }
         }
@@ -596,32 +795,24 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
 
     /*
      * trace level: rules whose trigger matched, and those without one, in
-     * rule order.  Few rules are triggered: list them and sort; many: a
-     * pass over the marks is cheaper than sorting.
+     * rule order: a bit per rule, then a pass over the words.
      */
-    nr = 0;
+    memset(ctx->rbits, 0, (size_t) nw * sizeof(uint64_t));
     for (k = 0; k < set->nalways; k++) {
-        ctx->rules[nr++] = set->always[k];
+        r = set->always[k];
+        ctx->rbits[r >> 6] |= 1ULL << (r & 63);
     }
-    for (g = 0; g < set->npreds; g++) {
-        if (ctx->pm[g].epoch != ctx->epoch || ctx->pm[g].n == 0) {
-            continue;
-        }
+    for (k = 0; k < ctx->nmatched; k++) {
+        g = ctx->matched[k];
         for (j = set->toff[g]; j < set->toff[g + 1]; j++) {
-            ctx->rules[nr++] = set->trig[j];
+            r = set->trig[j];
+            ctx->rbits[r >> 6] |= 1ULL << (r & 63);
         }
     }
-    if (nr > 1 && nr * 8 < set->n) {
-        qsort(ctx->rules, nr, sizeof(uint32_t), cmp_u32);
-    } else if (nr > 1) {
-        for (k = 0; k < nr; k++) {
-            ctx->rstamps[ctx->rules[k]] = ctx->epoch;
-        }
-        nr = 0;
-        for (r = 0; r < set->n; r++) {
-            if (ctx->rstamps[r] == ctx->epoch) {
-                ctx->rules[nr++] = r;
-            }
+    nr = 0;
+    for (k = 0; k < nw; k++) {
+        for (w = ctx->rbits[k]; w != 0; w &= w - 1) {
+            ctx->rules[nr++] = k * 64 + (uint32_t) __builtin_ctzll(w);
         }
     }
 
@@ -637,10 +828,10 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
         }
         fired++;
         if (fn != NULL) {
-            w.nclauses = set->rules[r]->nclauses;
-            w.off = ctx->woff;
-            w.spans = ctx->wout;
-            if (fn(arg, r, set->users[r], &w) != 0) {
+            wit.nclauses = set->rules[r]->nclauses;
+            wit.off = ctx->woff;
+            wit.spans = ctx->wout;
+            if (fn(arg, r, set->users[r], &wit) != 0) {
                 break;
             }
         }
@@ -674,7 +865,6 @@ bt_ruleset_free(bt_ruleset_t *set)
     table_free(&set->services);
     table_free(&set->substrs);
     table_free(&set->attrvals);
-    table_free(&set->avkeys);
     table_free(&set->kinds);
     table_free(&set->statuses);
     free(set->toff);

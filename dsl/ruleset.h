@@ -27,6 +27,8 @@ typedef struct {
     uint32_t    *preds;         /* global predicate ids */
     uint32_t     n;
     uint32_t     cap;
+    uint32_t     vals;          /* attrs: some predicate tests this
+                                   attribute's value (see attrvals) */
 } dsl_bucket_t;
 
 typedef struct {
@@ -54,11 +56,10 @@ struct bt_ruleset_s {
     dsl_table_t        substrs;
     dsl_table_t        attrs;
     dsl_table_t        attrvals;
-    dsl_table_t        avkeys;      /* attribute names in attrvals */
     dsl_table_t        kinds;
     dsl_table_t        statuses;
-    uint32_t           kind_hash[6];
-    uint32_t           status_hash[3];
+    const dsl_bucket_t *kind_b[6];      /* kinds' bucket per span kind */
+    const dsl_bucket_t *status_b[3];
     uint32_t           plens[32];   /* distinct prefix lengths, sorted */
     uint32_t           nplens;
 
@@ -67,6 +68,9 @@ struct bt_ruleset_s {
     uint32_t          *trig;
     uint32_t          *always;  /* rules without a trigger */
     uint32_t           nalways;
+
+    uint64_t           id;      /* unique per build: tells an evaluation
+                                   context's name cache which set it holds */
 };
 
 #endif /* BT_DSL_RULESET_H */
