@@ -1,17 +1,31 @@
 /*
  * otlp_json.c - OTLP/JSON request bodies to protobuf bytes (see
- * otlp_json.h).
+ * otlp_json.h), by a streaming reader: one pass over the bytes, no DOM, no
+ * allocation per value.  Each message is written straight into one output
+ * buffer as it is read; its length prefix is reserved with a guessed width
+ * and moved only when the real length needs another width, so the output
+ * is minimal protobuf and the walker's fast paths apply to it.
  *
- * jansson parses the text (its parser refuses nesting deeper than
- * JSON_PARSER_MAX_DEPTH, 2048 in Debian's build, so the parse can't exhaust
- * the stack); the converter below builds protobuf-c messages from it and
- * packs them.  AnyValue recursion is bounded again here, by
- * BT_SPAN_MAX_DEPTH, so the packed body never holds what the protobuf
- * walker would refuse as malformed anyway.
+ * The rules are those of the jansson + protobuf-c converter this replaced
+ * (kept as t/lib/otlp_json_ref.c, the differential reference):
  *
- * Every message is malloc'd and attached to its parent as soon as it
- * exists, with counts bumped only after an element is stored, so one call
- * to protobuf-c's free_unpacked releases a half-built request on error.
+ *  - JSON as jansson reads it: an object or array at the top, nothing but
+ *    whitespace after it, strict UTF-8 everywhere, no lone surrogates, no
+ *    \u0000 in keys, integers within int64, reals that do not overflow,
+ *    values nested at most JSON_MAX_DEPTH deep;
+ *  - a name given twice: the later one wins; the camelCase name wins over
+ *    the snake_case one; null means absent;
+ *  - fields are converted in a fixed order per message, so the first
+ *    mapping error reported is the one the old converter reported.
+ *
+ * Two modes.  The fast mode reads members in document order and writes as
+ * it goes; it gives up (J_MAP) at the first duplicate name, mapping error
+ * or syntax error, all rare.  The careful mode then starts over: it checks
+ * the whole text first (so a syntax error anywhere wins, as with jansson),
+ * then for each object finds which member of each name wins before
+ * converting the winners in the fixed order, with a path for messages.
+ * The careful mode reads an object's bytes once per nesting level; it only
+ * runs for bodies that fail or repeat a name.
  *
  * Mapping choices (OTLP/HTTP spec, "JSON Protobuf Encoding"):
  *  - names: lowerCamelCase, or the .proto snake_case names;
@@ -21,162 +35,307 @@
  *  - enums: the number or the enum value's name;
  *  - bytesValue: base64, standard or URL-safe alphabet, padding optional;
  *  - doubleValue: a number, or "NaN", "Infinity", "-Infinity";
- *  - null means absent; unknown names are ignored;
- *  - a string holding \u0000 is cut there (protobuf-c packs C strings).
+ *  - null means absent; unknown names are ignored (their values are still
+ *    checked as JSON);
+ *  - a string holding \u0000 is cut there (protobuf-c packed C strings);
+ *  - zero scalars and empty strings outside AnyValue are left out, as
+ *    protobuf-c's packer did.
  */
 
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <jansson.h>
 
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "shm/bt_span.h"
 #include "otlp_json.h"
 
-typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
-    req_t;
-typedef Opentelemetry__Proto__Trace__V1__ResourceSpans      rs_t;
-typedef Opentelemetry__Proto__Trace__V1__ScopeSpans         ss_t;
-typedef Opentelemetry__Proto__Trace__V1__Span               span_t;
-typedef Opentelemetry__Proto__Trace__V1__Span__Event        event_t;
-typedef Opentelemetry__Proto__Trace__V1__Span__Link         link_t;
-typedef Opentelemetry__Proto__Trace__V1__Status             status_t;
-typedef Opentelemetry__Proto__Resource__V1__Resource        res_t;
-typedef Opentelemetry__Proto__Common__V1__InstrumentationScope  scope_t;
-typedef Opentelemetry__Proto__Common__V1__KeyValue          kv_t;
-typedef Opentelemetry__Proto__Common__V1__AnyValue          av_t;
-typedef Opentelemetry__Proto__Common__V1__ArrayValue        arr_t;
-typedef Opentelemetry__Proto__Common__V1__KeyValueList      kvl_t;
+/* jansson's JSON_PARSER_MAX_DEPTH: the top value is at depth 1 */
+#define JSON_MAX_DEPTH  2048
 
-#define AV(x)  OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_##x
+enum {
+    J_OK = 0,
+    J_MAP = -1,         /* mapping error (fast mode: start over carefully) */
+    J_SYNTAX = -2,      /* not JSON */
+    J_NOMEM = -3
+};
 
 typedef struct {
-    char        *err;
-    size_t       errlen;
-    char         path[1024];
-    size_t       plen;
-} jctx_t;
+    const uint8_t  *p;
+    const uint8_t  *end;
+    const uint8_t  *start;
+    int             careful;
+    int             depth;      /* containers open around the cursor */
+
+    const char     *why;        /* syntax error */
+    const uint8_t  *at;
+
+    uint8_t        *out;
+    size_t          olen;
+    size_t          ocap;
+
+    uint8_t        *scratch;    /* strings with escapes, long numbers */
+    size_t          scap;
+
+    char           *err;
+    size_t          errlen;
+    char            path[1024];
+    size_t          plen;
+} jr_t;
+
+/* a member name: camelCase and optional snake_case, with lengths */
+typedef struct {
+    const char  *camel;
+    const char  *snake;
+    uint8_t      clen;
+    uint8_t      slen;
+} fname_t;
+
+#define F(c)      { c, NULL, sizeof(c) - 1, 0 }
+#define F2(c, s)  { c, s, sizeof(c) - 1, sizeof(s) - 1 }
+
+#define NFIELDS(a)  ((int) (sizeof(a) / sizeof(a[0])))
+
+typedef int (*field_fn)(jr_t *r, int id, void *arg);
 
 
-/* ---- paths and errors --------------------------------------------------------- */
+/* ---- errors and paths -------------------------------------------------------- */
 
-/* Appends to the path; returns the old length for pop(). */
-static size_t
-push(jctx_t *c, const char *fmt, ...)
+static int
+syntax(jr_t *r, const char *why)
 {
-    size_t   old = c->plen;
-    va_list  ap;
-    int      n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(c->path + c->plen, sizeof(c->path) - c->plen, fmt, ap);
-    va_end(ap);
-
-    if (n > 0) {
-        c->plen += (size_t) n;
-        if (c->plen >= sizeof(c->path)) {
-            c->plen = sizeof(c->path) - 1;
-        }
-    }
-
-    return old;
+    r->why = why;
+    r->at = r->p;
+    return J_SYNTAX;
 }
 
 
 static void
-pop(jctx_t *c, size_t old)
+push(jr_t *r, const char *fmt, ...)
 {
-    if (old > c->plen) {
-        old = c->plen;      /* the push was cut short by a full path */
+    va_list  ap;
+    int      n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(r->path + r->plen, sizeof(r->path) - r->plen, fmt, ap);
+    va_end(ap);
+
+    if (n > 0) {
+        r->plen += (size_t) n;
+        if (r->plen >= sizeof(r->path)) {
+            r->plen = sizeof(r->path) - 1;
+        }
     }
-    c->plen = old;
-    c->path[old] = '\0';
 }
 
 
-static int
-fail(jctx_t *c, const char *name, const char *what)
+static void
+pop(jr_t *r, size_t old)
 {
-    const char  *path = c->path + (c->path[0] == '.');
-    size_t       n = strlen(path);
+    if (old > r->plen) {
+        old = r->plen;      /* the push was cut short by a full path */
+    }
+    r->plen = old;
+    r->path[old] = '\0';
+}
+
+
+/* A mapping error at path + name; in the fast mode only a signal. */
+static int
+fail(jr_t *r, const char *name, const char *what)
+{
+    const char  *path;
+    size_t       n;
+
+    if (!r->careful) {
+        return J_MAP;
+    }
+
+    path = r->path + (r->path[0] == '.');
+    n = strlen(path);
 
     if (n > 160) {
         /* a path through deep nesting: keep both ends and the reason */
-        snprintf(c->err, c->errlen, "%.80s...%s%s%s: %s", path,
+        snprintf(r->err, r->errlen, "%.80s...%s%s%s: %s", path,
                  path + n - 70, name ? "." : "", name ? name : "", what);
     } else if (n) {
-        snprintf(c->err, c->errlen, "%s%s%s: %s", path, name ? "." : "",
+        snprintf(r->err, r->errlen, "%s%s%s: %s", path, name ? "." : "",
                  name ? name : "", what);
     } else {
-        snprintf(c->err, c->errlen, "%s: %s", name ? name : "body", what);
+        snprintf(r->err, r->errlen, "%s: %s", name ? name : "body", what);
     }
-    return -1;
+    return J_MAP;
 }
 
 
-static void *
-alloc_msg(jctx_t *c, size_t size, void (*init)(void *))
-{
-    void  *m = malloc(size);
-
-    if (m == NULL) {
-        fail(c, NULL, "out of memory");
-        return NULL;
-    }
-    init(m);
-    return m;
-}
-
-#define NEW(c, type, fn)                                                      \
-    ((type *) alloc_msg(c, sizeof(type), (void (*)(void *)) fn))
-
-
-/* The value of a field under its camelCase or snake_case name, NULL if
- * absent or null. */
-static json_t *
-field(json_t *o, const char *camel, const char *snake)
-{
-    json_t  *v = json_object_get(o, camel);
-
-    if (v == NULL && snake != NULL) {
-        v = json_object_get(o, snake);
-    }
-    if (v != NULL && json_is_null(v)) {
-        return NULL;
-    }
-    return v;
-}
-
-
-/* ---- scalars ---------------------------------------------------------------- */
+/* ---- output ---------------------------------------------------------------- */
 
 static int
-get_string(jctx_t *c, json_t *v, const char *name, char **out)
+grow(jr_t *r, size_t n)
 {
-    const char  *s;
-    size_t       n;
+    size_t    cap = r->ocap * 2;
+    uint8_t  *p;
 
-    if (v == NULL) {
+    if (cap < r->olen + n + 64) {
+        cap = r->olen + n + 64;
+    }
+    p = realloc(r->out, cap);
+    if (p == NULL) {
+        return J_NOMEM;
+    }
+    r->out = p;
+    r->ocap = cap;
+    return J_OK;
+}
+
+#define NEED(r, n)                                                            \
+    ((r)->ocap - (r)->olen >= (size_t) (n) ? J_OK : grow(r, n))
+
+
+static inline void
+put_varint(jr_t *r, uint64_t v)
+{
+    uint8_t  *o = r->out + r->olen;
+
+    while (v >= 0x80) {
+        *o++ = (uint8_t) (v | 0x80);
+        v >>= 7;
+    }
+    *o++ = (uint8_t) v;
+    r->olen = (size_t) (o - r->out);
+}
+
+
+static inline size_t
+varint_len(uint64_t v)
+{
+    size_t  n = 1;
+
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+
+/* Writes tag num (length-delimited) and reserves w bytes for the length;
+ * returns where the content starts, 0 when out of memory. */
+static inline size_t
+open_msg(jr_t *r, uint32_t num, size_t w)
+{
+    if (NEED(r, 16) != J_OK) {
         return 0;
     }
-    if (!json_is_string(v)) {
-        return fail(c, name, "not a string");
-    }
-
-    s = json_string_value(v);
-    n = strlen(s);          /* stops at an embedded \u0000 on purpose */
-
-    *out = malloc(n + 1);
-    if (*out == NULL) {
-        return fail(c, name, "out of memory");
-    }
-    memcpy(*out, s, n + 1);
-    return 0;
+    put_varint(r, num << 3 | 2);
+    r->olen += w;
+    return r->olen;
 }
+
+
+/* Writes the length of the message started at at (w reserved bytes),
+ * moving its content when the length needs another width. */
+static inline int
+close_msg(jr_t *r, size_t at, size_t w)
+{
+    size_t  n = r->olen - at, k = varint_len(n);
+
+    if (k != w) {
+        if (k > w && NEED(r, k - w) != J_OK) {
+            return J_NOMEM;
+        }
+        memmove(r->out + at - w + k, r->out + at, n);
+        r->olen = r->olen - w + k;
+    }
+
+    at -= w;
+    while (n >= 0x80) {
+        r->out[at++] = (uint8_t) (n | 0x80);
+        n >>= 7;
+    }
+    r->out[at] = (uint8_t) n;
+    return J_OK;
+}
+
+
+static int
+put_bytes(jr_t *r, uint32_t num, const uint8_t *p, size_t n)
+{
+    if (NEED(r, n + 16) != J_OK) {
+        return J_NOMEM;
+    }
+    put_varint(r, num << 3 | 2);
+    put_varint(r, n);
+    memcpy(r->out + r->olen, p, n);
+    r->olen += n;
+    return J_OK;
+}
+
+
+static int
+put_uint(jr_t *r, uint32_t num, uint64_t v)
+{
+    if (NEED(r, 16) != J_OK) {
+        return J_NOMEM;
+    }
+    put_varint(r, num << 3);
+    put_varint(r, v);
+    return J_OK;
+}
+
+
+static int
+put_fixed(jr_t *r, uint32_t num, uint64_t v, size_t size)
+{
+    size_t  i;
+
+    if (NEED(r, 16) != J_OK) {
+        return J_NOMEM;
+    }
+    put_varint(r, num << 3 | (size == 8 ? 1 : 5));
+    for (i = 0; i < size; i++) {
+        r->out[r->olen++] = (uint8_t) (v >> (8 * i));
+    }
+    return J_OK;
+}
+
+
+/* ---- lexing ------------------------------------------------------------------ */
+
+static inline void
+ws(jr_t *r)
+{
+    while (r->p < r->end
+           && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r'
+               || *r->p == '\t'))
+    {
+        r->p++;
+    }
+}
+
+
+/* string bytes that need a look: 1 '"', 2 '\\', 3 control, 4 non-ASCII */
+static const uint8_t  str_class[256] = {
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4
+};
 
 
 static int
@@ -193,45 +352,799 @@ hexval(int ch)
 }
 
 
-static int
-get_hex(jctx_t *c, json_t *v, const char *name, ProtobufCBinaryData *out)
+/* Four hex digits at p (p + 4 <= end checked by the caller); -1 if not. */
+static long
+hex4(const uint8_t *p)
 {
-    const char  *s;
-    size_t       n, i;
-    int          hi, lo;
+    int  a = hexval(p[0]), b = hexval(p[1]), c = hexval(p[2]),
+         d = hexval(p[3]);
 
-    if (v == NULL) {
+    if ((a | b | c | d) < 0) {
+        return -1;
+    }
+    return a << 12 | b << 8 | c << 4 | d;
+}
+
+
+/* Length of the UTF-8 sequence at p (jansson's rules: no overlong forms,
+ * no surrogates, nothing above U+10FFFF), 0 if invalid or cut short. */
+static size_t
+utf8_len(const uint8_t *p, const uint8_t *end)
+{
+    uint8_t  c = p[0], lo = 0x80, hi = 0xbf;
+    size_t   n, i;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else {
         return 0;
     }
-    if (!json_is_string(v)) {
-        return fail(c, name, "not a hex string");
+
+    if ((size_t) (end - p) < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+
+#define STR_ESC  1      /* holds escapes: decode before use */
+#define STR_NUL  2      /* holds \u0000 */
+
+/*
+ * Checks the string at the cursor (at its '"') and moves past it.  *s and
+ * *n are its raw bytes between the quotes, *flags says what decoding it
+ * needs.  Returns J_OK or J_SYNTAX.
+ */
+static int
+scan_string(jr_t *r, const uint8_t **s, size_t *n, int *flags)
+{
+    const uint8_t  *p = r->p + 1, *end = r->end;
+    long            v, v2;
+    size_t          k;
+    int             f = 0;
+
+    *s = p;
+
+    for ( ;; ) {
+        while (p < end && str_class[*p] == 0) {
+            p++;
+        }
+        if (p >= end) {
+            r->p = p;
+            return syntax(r, "premature end of input");
+        }
+
+        switch (str_class[*p]) {
+
+        case 1:
+            *n = (size_t) (p - *s);
+            *flags = f;
+            r->p = p + 1;
+            return J_OK;
+
+        case 2:
+            f |= STR_ESC;
+            if (end - p < 2) {
+                r->p = p;
+                return syntax(r, "premature end of input");
+            }
+            if (p[1] != 'u') {
+                if (strchr("\"\\/bfnrt", p[1]) == NULL || p[1] == '\0') {
+                    r->p = p;
+                    return syntax(r, "invalid escape");
+                }
+                p += 2;
+                break;
+            }
+            if (end - p < 6 || (v = hex4(p + 2)) < 0) {
+                r->p = p;
+                return syntax(r, "invalid escape");
+            }
+            p += 6;
+            if (v == 0) {
+                f |= STR_NUL;
+            } else if (v >= 0xdc00 && v <= 0xdfff) {
+                r->p = p;
+                return syntax(r, "invalid Unicode escape (lone low "
+                              "surrogate)");
+            } else if (v >= 0xd800 && v <= 0xdbff) {
+                if (end - p < 6 || p[0] != '\\' || p[1] != 'u'
+                    || (v2 = hex4(p + 2)) < 0 || v2 < 0xdc00 || v2 > 0xdfff)
+                {
+                    r->p = p;
+                    return syntax(r, "invalid Unicode escape (lone high "
+                                  "surrogate)");
+                }
+                p += 6;
+            }
+            break;
+
+        case 3:
+            r->p = p;
+            return syntax(r, *p == '\n' ? "unexpected newline"
+                                        : "control character in string");
+
+        default:
+            k = utf8_len(p, end);
+            if (k == 0) {
+                r->p = p;
+                return syntax(r, "invalid UTF-8");
+            }
+            p += k;
+            break;
+        }
+    }
+}
+
+
+/* Decodes n checked raw string bytes into out; returns the length. */
+static size_t
+decode_string(const uint8_t *s, size_t n, uint8_t *out)
+{
+    const uint8_t  *end = s + n;
+    uint8_t        *o = out;
+    uint32_t        v;
+
+    while (s < end) {
+        if (*s != '\\') {
+            *o++ = *s++;
+            continue;
+        }
+        switch (s[1]) {
+        case 'b': *o++ = '\b'; s += 2; continue;
+        case 'f': *o++ = '\f'; s += 2; continue;
+        case 'n': *o++ = '\n'; s += 2; continue;
+        case 'r': *o++ = '\r'; s += 2; continue;
+        case 't': *o++ = '\t'; s += 2; continue;
+        case 'u': break;
+        default: *o++ = s[1]; s += 2; continue;
+        }
+
+        v = (uint32_t) hex4(s + 2);
+        s += 6;
+        if (v >= 0xd800 && v <= 0xdbff) {
+            v = 0x10000 + ((v - 0xd800) << 10) + ((uint32_t) hex4(s + 2)
+                                                  - 0xdc00);
+            s += 6;
+        }
+
+        if (v < 0x80) {
+            *o++ = (uint8_t) v;
+        } else if (v < 0x800) {
+            *o++ = (uint8_t) (0xc0 | v >> 6);
+            *o++ = (uint8_t) (0x80 | (v & 0x3f));
+        } else if (v < 0x10000) {
+            *o++ = (uint8_t) (0xe0 | v >> 12);
+            *o++ = (uint8_t) (0x80 | (v >> 6 & 0x3f));
+            *o++ = (uint8_t) (0x80 | (v & 0x3f));
+        } else {
+            *o++ = (uint8_t) (0xf0 | v >> 18);
+            *o++ = (uint8_t) (0x80 | (v >> 12 & 0x3f));
+            *o++ = (uint8_t) (0x80 | (v >> 6 & 0x3f));
+            *o++ = (uint8_t) (0x80 | (v & 0x3f));
+        }
     }
 
-    s = json_string_value(v);
-    n = json_string_length(v);
+    return (size_t) (o - out);
+}
+
+
+static int
+need_scratch(jr_t *r, size_t n)
+{
+    uint8_t  *p;
+
+    if (r->scap >= n) {
+        return J_OK;
+    }
+    p = realloc(r->scratch, n + 64);
+    if (p == NULL) {
+        return J_NOMEM;
+    }
+    r->scratch = p;
+    r->scap = n + 64;
+    return J_OK;
+}
+
+
+/* The string value at the cursor, decoded (into the scratch buffer when it
+ * holds escapes); moves past it.  J_OK, J_SYNTAX or J_NOMEM. */
+static int
+get_str(jr_t *r, const uint8_t **s, size_t *n)
+{
+    int  flags, rc;
+
+    rc = scan_string(r, s, n, &flags);
+    if (rc != J_OK || !(flags & STR_ESC)) {
+        return rc;
+    }
+    if (need_scratch(r, *n) != J_OK) {
+        return J_NOMEM;
+    }
+    *n = decode_string(*s, *n, r->scratch);
+    *s = r->scratch;
+    return J_OK;
+}
+
+
+/* a number token */
+typedef struct {
+    const uint8_t  *s;
+    size_t          n;
+    int             is_int;
+    int64_t         i;          /* is_int */
+    double          d;          /* !is_int */
+} num_t;
+
+
+/* A NUL-terminated copy of n bytes (into buf when it fits, else the
+ * scratch buffer); NULL when out of memory. */
+static char *
+cstr(jr_t *r, const uint8_t *s, size_t n, char *buf, size_t size)
+{
+    char  *c = buf;
+
+    if (n >= size) {
+        if (need_scratch(r, n + 1) != J_OK) {
+            return NULL;
+        }
+        c = (char *) r->scratch;
+    }
+    memmove(c, s, n);
+    c[n] = '\0';
+    return c;
+}
+
+
+/*
+ * Reads the number at the cursor as jansson's lexer does: integers must
+ * fit int64 ("too big integer"), reals must not overflow.  want says
+ * whether the caller needs the value of a real (strtod) or only the check.
+ */
+static int
+scan_number(jr_t *r, num_t *t, int want)
+{
+    const uint8_t  *p = r->p, *end = r->end, *d0;
+    uint64_t        u = 0, lim;
+    int             neg = 0, exp = 0;
+    char            buf[64], *c;
+
+    t->s = p;
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+
+    d0 = p;
+    if (p < end && *p == '0') {
+        p++;
+        if (p < end && *p >= '0' && *p <= '9') {
+            r->p = p;
+            return syntax(r, "invalid number (leading zero)");
+        }
+    } else if (p < end && *p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    } else {
+        r->p = p;
+        return syntax(r, "invalid token");
+    }
+
+    if (p >= end || (*p != '.' && *p != 'e' && *p != 'E')) {
+        /* an integer: strtoll's range */
+        lim = neg ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
+        if (p - d0 > 19) {         /* 19 digits always fit a uint64 */
+            r->p = p;
+            return syntax(r, "too big integer");
+        }
+        for (; d0 < p; d0++) {
+            u = u * 10 + (uint64_t) (*d0 - '0');
+        }
+        if (u > lim) {
+            r->p = p;
+            return syntax(r, "too big integer");
+        }
+        t->is_int = 1;
+        t->i = neg ? (int64_t) (0 - u) : (int64_t) u;
+        t->n = (size_t) (p - t->s);
+        r->p = p;
+        return J_OK;
+    }
+
+    if (*p == '.') {
+        p++;
+        if (p >= end || *p < '0' || *p > '9') {
+            r->p = p;
+            return syntax(r, "invalid number");
+        }
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        exp = 1;
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+        if (p >= end || *p < '0' || *p > '9') {
+            r->p = p;
+            return syntax(r, "invalid number");
+        }
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+
+    t->is_int = 0;
+    t->n = (size_t) (p - t->s);
+    r->p = p;
+
+    /* without an exponent only a 309-digit number can overflow */
+    if (want || exp || t->n > 300) {
+        c = cstr(r, t->s, t->n, buf, sizeof(buf));
+        if (c == NULL) {
+            return J_NOMEM;
+        }
+        errno = 0;
+        t->d = strtod(c, NULL);
+        if ((t->d == HUGE_VAL || t->d == -HUGE_VAL) && errno == ERANGE) {
+            return syntax(r, "real number overflow");
+        }
+    }
+    return J_OK;
+}
+
+
+/* The literal word at the cursor; J_OK and moves past it if it is one. */
+static int
+scan_word(jr_t *r, const char *w, size_t n)
+{
+    if ((size_t) (r->end - r->p) < n || memcmp(r->p, w, n) != 0) {
+        return syntax(r, "invalid token");
+    }
+    r->p += n;
+    return J_OK;
+}
+
+
+/*
+ * Skips the value at the cursor (inside r->depth open containers),
+ * checking it as jansson would, without recursion: one bit per open
+ * container says object or array.
+ */
+static int
+skip_value(jr_t *r)
+{
+    uint8_t         stack[JSON_MAX_DEPTH / 8 + 1];
+    int             d = 0, rc, flags;
+    const uint8_t  *s;
+    size_t          n;
+    num_t           t;
+
+value:
+
+    if (r->depth + d + 1 > JSON_MAX_DEPTH) {
+        return syntax(r, "maximum parsing depth reached");
+    }
+    if (r->p >= r->end) {
+        return syntax(r, "premature end of input");
+    }
+
+    switch (*r->p) {
+    case '{':
+        r->p++;
+        stack[d / 8] |= (uint8_t) (1 << (d % 8));
+        d++;
+        ws(r);
+        if (r->p < r->end && *r->p == '}') {
+            r->p++;
+            d--;
+            goto after;
+        }
+        goto key;
+
+    case '[':
+        r->p++;
+        stack[d / 8] &= (uint8_t) ~(1 << (d % 8));
+        d++;
+        ws(r);
+        if (r->p < r->end && *r->p == ']') {
+            r->p++;
+            d--;
+            goto after;
+        }
+        goto value;
+
+    case '"':
+        rc = scan_string(r, &s, &n, &flags);
+        break;
+    case 't':
+        rc = scan_word(r, "true", 4);
+        break;
+    case 'f':
+        rc = scan_word(r, "false", 5);
+        break;
+    case 'n':
+        rc = scan_word(r, "null", 4);
+        break;
+    default:
+        rc = scan_number(r, &t, 0);
+        break;
+    }
+    if (rc != J_OK) {
+        return rc;
+    }
+
+after:
+
+    if (d == 0) {
+        return J_OK;
+    }
+    ws(r);
+    if (r->p >= r->end) {
+        return syntax(r, "premature end of input");
+    }
+    if (*r->p == ',') {
+        r->p++;
+        ws(r);
+        if (stack[(d - 1) / 8] & (1 << ((d - 1) % 8))) {
+            goto key;
+        }
+        goto value;
+    }
+    if (*r->p == ((stack[(d - 1) / 8] & (1 << ((d - 1) % 8))) ? '}' : ']')) {
+        r->p++;
+        d--;
+        goto after;
+    }
+    return syntax(r, "',' or end of container expected");
+
+key:
+
+    if (r->p >= r->end || *r->p != '"') {
+        return syntax(r, "string or '}' expected");
+    }
+    rc = scan_string(r, &s, &n, &flags);
+    if (rc != J_OK) {
+        return rc;
+    }
+    if (flags & STR_NUL) {
+        return syntax(r, "NUL byte in object key not supported");
+    }
+    ws(r);
+    if (r->p >= r->end || *r->p != ':') {
+        return syntax(r, "':' expected");
+    }
+    r->p++;
+    ws(r);
+    goto value;
+}
+
+
+/* ---- objects and lists ------------------------------------------------------- */
+
+/* Which field a member name is: its id, or -1; *camel says which spelling.
+ * Names with escapes are decoded first (into a small buffer: a longer
+ * name is none of ours). */
+static int
+lookup(const fname_t *f, int nf, const uint8_t *s, size_t n, int flags,
+    int *camel)
+{
+    uint8_t  buf[40];
+    int      i;
+
+    if (flags & STR_ESC) {
+        if (n > sizeof(buf) * 6) {
+            return -1;
+        }
+        if (n > sizeof(buf)) {
+            /* decoding only shrinks; decode what could still match */
+            uint8_t  big[sizeof(buf) * 6];
+
+            n = decode_string(s, n, big);
+            if (n > sizeof(buf)) {
+                return -1;
+            }
+            memcpy(buf, big, n);
+        } else {
+            n = decode_string(s, n, buf);
+        }
+        s = buf;
+    }
+
+    for (i = 0; i < nf; i++) {
+        if (f[i].clen == n && memcmp(f[i].camel, s, n) == 0) {
+            *camel = 1;
+            return i;
+        }
+        if (f[i].snake != NULL && f[i].slen == n
+            && memcmp(f[i].snake, s, n) == 0)
+        {
+            *camel = 0;
+            return i;
+        }
+    }
+    return -1;
+}
+
+
+/*
+ * Reads the object at the cursor (at its '{'), calling fn for each field
+ * of f whose value is not null: in the fast mode in document order,
+ * giving up on a repeated name; in the careful mode, after finding the
+ * winning member of each name, in the order of f.  fn reads the value at
+ * the cursor.
+ */
+static int
+read_object(jr_t *r, const fname_t *f, int nf, field_fn fn, void *arg)
+{
+    const uint8_t  *s, *win[20], *after;
+    uint8_t         camel_won[20];
+    uint32_t        seen = 0;
+    size_t          n;
+    int             rc, flags, id, camel = 0, i;
+
+    r->p++;
+    r->depth++;
+    if (r->careful) {
+        memset(win, 0, sizeof(win));
+    }
+
+    ws(r);
+    if (r->p < r->end && *r->p == '}') {
+        r->p++;
+        r->depth--;
+        return J_OK;
+    }
+
+    for ( ;; ) {
+        if (r->p >= r->end || *r->p != '"') {
+            return syntax(r, "string or '}' expected");
+        }
+        rc = scan_string(r, &s, &n, &flags);
+        if (rc != J_OK) {
+            return rc;
+        }
+        if (flags & STR_NUL) {
+            return syntax(r, "NUL byte in object key not supported");
+        }
+        id = lookup(f, nf, s, n, flags, &camel);
+
+        ws(r);
+        if (r->p >= r->end || *r->p != ':') {
+            return syntax(r, "':' expected");
+        }
+        r->p++;
+        ws(r);
+
+        if (id < 0) {
+            rc = skip_value(r);
+
+        } else if (r->careful) {
+            /* the last camelCase member wins, else the last snake_case */
+            if (camel || win[id] == NULL || !camel_won[id]) {
+                win[id] = r->p;
+                camel_won[id] = (uint8_t) camel;
+            }
+            rc = skip_value(r);
+
+        } else if (seen & (1u << id)) {
+            return J_MAP;
+
+        } else {
+            seen |= 1u << id;
+            if (r->p >= r->end) {
+                return syntax(r, "premature end of input");
+            }
+            if (*r->p == 'n') {
+                rc = scan_word(r, "null", 4);
+            } else {
+                rc = fn(r, id, arg);
+            }
+        }
+        if (rc != J_OK) {
+            return rc;
+        }
+
+        ws(r);
+        if (r->p < r->end && *r->p == ',') {
+            r->p++;
+            ws(r);
+            continue;
+        }
+        if (r->p < r->end && *r->p == '}') {
+            r->p++;
+            break;
+        }
+        return syntax(r, "'}' expected");
+    }
+
+    if (r->careful) {
+        after = r->p;
+        for (i = 0; i < nf; i++) {
+            if (win[i] == NULL || *win[i] == 'n') {
+                continue;
+            }
+            r->p = win[i];
+            rc = fn(r, i, arg);
+            if (rc != J_OK) {
+                return rc;
+            }
+        }
+        r->p = after;
+    }
+
+    r->depth--;
+    return J_OK;
+}
+
+
+typedef int (*elem_fn)(jr_t *r, void *arg);
+
+/* Reads the array at the cursor for field name, elem for each element. */
+static int
+read_list(jr_t *r, const char *name, elem_fn elem, void *arg)
+{
+    size_t  i, old = r->plen;
+    int     rc;
+
+    if (*r->p != '[') {
+        return fail(r, name, "not an array");
+    }
+    r->p++;
+    r->depth++;
+
+    ws(r);
+    if (r->p < r->end && *r->p == ']') {
+        r->p++;
+        r->depth--;
+        return J_OK;
+    }
+
+    for (i = 0; ; i++) {
+        if (r->p >= r->end) {
+            return syntax(r, "premature end of input");
+        }
+        if (r->careful) {
+            push(r, ".%s[%zu]", name, i);
+        }
+        rc = elem(r, arg);
+        if (rc != J_OK) {
+            return rc;
+        }
+        if (r->careful) {
+            pop(r, old);
+        }
+
+        ws(r);
+        if (r->p < r->end && *r->p == ',') {
+            r->p++;
+            ws(r);
+            continue;
+        }
+        if (r->p < r->end && *r->p == ']') {
+            r->p++;
+            break;
+        }
+        return syntax(r, "']' expected");
+    }
+
+    r->depth--;
+    return J_OK;
+}
+
+
+/* Reads a sub-message object at the cursor as field num of the output. */
+static int
+read_msg(jr_t *r, const char *name, uint32_t num, size_t w, const fname_t *f,
+    int nf, field_fn fn, void *arg)
+{
+    size_t  at, old = r->plen;
+    int     rc;
+
+    if (*r->p != '{') {
+        return fail(r, name, "not an object");
+    }
+    at = open_msg(r, num, w);
+    if (at == 0) {
+        return J_NOMEM;
+    }
+    if (r->careful && name != NULL) {
+        push(r, ".%s", name);
+    }
+    rc = read_object(r, f, nf, fn, arg);
+    if (rc != J_OK) {
+        return rc;
+    }
+    if (r->careful) {
+        pop(r, old);
+    }
+    return close_msg(r, at, w);
+}
+
+
+/* ---- scalars ----------------------------------------------------------------- */
+
+/* A string field; strings are cut at a \u0000 and empty ones left out,
+ * except in AnyValue (always). */
+static int
+get_string(jr_t *r, const char *name, uint32_t num, int always)
+{
+    const uint8_t  *s, *z;
+    size_t          n;
+    int             rc;
+
+    if (*r->p != '"') {
+        return fail(r, name, "not a string");
+    }
+    rc = get_str(r, &s, &n);
+    if (rc != J_OK) {
+        return rc;
+    }
+    z = memchr(s, '\0', n);
+    if (z != NULL) {
+        n = (size_t) (z - s);
+    }
+    if (n == 0 && !always) {
+        return J_OK;
+    }
+    return put_bytes(r, num, s, n);
+}
+
+
+static int
+get_hex(jr_t *r, const char *name, uint32_t num)
+{
+    const uint8_t  *s;
+    uint8_t        *o;
+    size_t          n, i;
+    int             rc, hi, lo;
+
+    if (*r->p != '"') {
+        return fail(r, name, "not a hex string");
+    }
+    rc = get_str(r, &s, &n);
+    if (rc != J_OK) {
+        return rc;
+    }
     if (n % 2) {
-        return fail(c, name, "not hex (odd length)");
+        return fail(r, name, "not hex (odd length)");
     }
     if (n == 0) {
-        return 0;
+        return J_OK;
     }
 
-    out->data = malloc(n / 2);
-    if (out->data == NULL) {
-        return fail(c, name, "out of memory");
+    if (NEED(r, n / 2 + 16) != J_OK) {
+        return J_NOMEM;
     }
-    out->len = n / 2;
-
+    put_varint(r, num << 3 | 2);
+    put_varint(r, n / 2);
+    o = r->out + r->olen;
     for (i = 0; i < n / 2; i++) {
-        hi = hexval((unsigned char) s[2 * i]);
-        lo = hexval((unsigned char) s[2 * i + 1]);
+        hi = hexval(s[2 * i]);
+        lo = hexval(s[2 * i + 1]);
         if (hi < 0 || lo < 0) {
-            return fail(c, name, "not hex");
+            return fail(r, name, "not hex");
         }
-        out->data[i] = (uint8_t) (hi << 4 | lo);
+        o[i] = (uint8_t) (hi << 4 | lo);
     }
-
-    return 0;
+    r->olen += n / 2;
+    return J_OK;
 }
 
 
@@ -257,413 +1170,184 @@ b64val(int ch)
 }
 
 
+/* AnyValue.bytes_value (always written, even empty). */
 static int
-get_base64(jctx_t *c, json_t *v, const char *name, ProtobufCBinaryData *out)
+get_base64(jr_t *r, const char *name, uint32_t num)
 {
-    const char  *s;
-    size_t       n, i, o = 0;
-    uint32_t     acc = 0;
-    int          bits = 0, d;
+    const uint8_t  *s;
+    uint8_t        *o;
+    size_t          n, i, k = 0;
+    uint32_t        acc = 0;
+    int             bits = 0, d, rc;
 
-    if (!json_is_string(v)) {
-        return fail(c, name, "not a base64 string");
+    if (*r->p != '"') {
+        return fail(r, name, "not a base64 string");
     }
-
-    s = json_string_value(v);
-    n = json_string_length(v);
+    rc = get_str(r, &s, &n);
+    if (rc != J_OK) {
+        return rc;
+    }
     while (n > 0 && s[n - 1] == '=') {
         n--;
     }
     if (n % 4 == 1) {
-        return fail(c, name, "not base64 (bad length)");
+        return fail(r, name, "not base64 (bad length)");
     }
 
-    out->data = malloc(n * 3 / 4 + 1);
-    if (out->data == NULL) {
-        return fail(c, name, "out of memory");
+    if (NEED(r, n * 3 / 4 + 16) != J_OK) {
+        return J_NOMEM;
     }
-
+    put_varint(r, num << 3 | 2);
+    put_varint(r, n * 3 / 4);       /* exact: n % 4 is 0, 2 or 3 */
+    o = r->out + r->olen;
     for (i = 0; i < n; i++) {
-        d = b64val((unsigned char) s[i]);
+        d = b64val(s[i]);
         if (d < 0) {
-            return fail(c, name, "not base64");
+            return fail(r, name, "not base64");
         }
         acc = (acc << 6) | (uint32_t) d;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            out->data[o++] = (uint8_t) (acc >> bits);
+            o[k++] = (uint8_t) (acc >> bits);
         }
     }
-
-    out->len = o;
-    if (o == 0) {
-        free(out->data);
-        out->data = NULL;
-    }
-    return 0;
+    r->olen += k;
+    return J_OK;
 }
 
 
-/*
- * A 64-bit integer from a number or a decimal string.  is_signed allows a
- * minus sign.  Returns 0 and sets *out, or -1 after writing the error.
- */
+/* A decimal string as the old converter read it: strtoll/strtoull on the
+ * C string (cut at a \u0000), leading '+', ' ' and (unsigned) '-' refused. */
 static int
-get_int64(jctx_t *c, json_t *v, const char *name, int is_signed,
-    uint64_t *out)
+str_int64(jr_t *r, const uint8_t *s, size_t n, int is_signed, uint64_t *out)
 {
-    const char  *s;
-    char        *end;
-    double       d;
+    const uint8_t  *z;
+    char            buf[64], *c, *end;
+    uint64_t        u = 0;
+    size_t          i, neg;
 
-    if (json_is_integer(v)) {
-        if (!is_signed && json_integer_value(v) < 0) {
-            return fail(c, name, "negative");
+    z = memchr(s, '\0', n);
+    if (z != NULL) {
+        n = (size_t) (z - s);
+    }
+
+    /* the common case: plain digits that can't overflow */
+    neg = is_signed && n > 1 && s[0] == '-';
+    if (n > neg && n - neg <= 18) {
+        for (i = neg; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            u = u * 10 + (uint64_t) (s[i] - '0');
         }
-        *out = (uint64_t) json_integer_value(v);
-        return 0;
-    }
-
-    if (json_is_real(v)) {
-        /* big numbers jansson could not hold as integers, or 1e18 */
-        d = json_real_value(v);
-        if (d != floor(d) || (!is_signed && d < 0)
-            || d >= 18446744073709551616.0 || d < -9223372036854775808.0)
-        {
-            return fail(c, name, "not an integer");
-        }
-        *out = d < 0 ? (uint64_t) (int64_t) d : (uint64_t) d;
-        return 0;
-    }
-
-    if (!json_is_string(v)) {
-        return fail(c, name, "not an integer or a string of one");
-    }
-
-    s = json_string_value(v);
-    if (*s == '\0' || (*s == '-' && !is_signed) || *s == '+' || *s == ' ') {
-        return fail(c, name, "not an integer");
-    }
-
-    errno = 0;
-    if (*s == '-') {
-        *out = (uint64_t) strtoll(s, &end, 10);
-    } else {
-        *out = strtoull(s, &end, 10);
-    }
-    if (errno != 0 || *end != '\0' || end == s) {
-        return fail(c, name, "not an integer");
-    }
-
-    return 0;
-}
-
-
-static int
-get_uint32(jctx_t *c, json_t *v, const char *name, uint32_t *out)
-{
-    uint64_t  u;
-
-    if (v == NULL) {
-        return 0;
-    }
-    if (get_int64(c, v, name, 0, &u) != 0) {
-        return -1;
-    }
-    if (u > UINT32_MAX) {
-        return fail(c, name, "out of range");
-    }
-    *out = (uint32_t) u;
-    return 0;
-}
-
-
-static int
-get_enum(jctx_t *c, json_t *v, const char *name, const char *const *names,
-    int nnames, int *out)
-{
-    uint64_t  u;
-    int       i;
-
-    if (v == NULL) {
-        return 0;
-    }
-
-    if (json_is_string(v)) {
-        for (i = 0; i < nnames; i++) {
-            if (strcmp(json_string_value(v), names[i]) == 0) {
-                *out = i;
-                return 0;
-            }
+        if (i == n) {
+            *out = neg ? 0 - u : u;
+            return 0;
         }
     }
 
-    if (get_int64(c, v, name, 1, &u) != 0) {
-        return fail(c, name, "not an enum number or name");
-    }
-    if ((int64_t) u < INT32_MIN || (int64_t) u > INT32_MAX) {
-        return fail(c, name, "out of range");
-    }
-    *out = (int) (int64_t) u;
-    return 0;
-}
-
-
-static int
-get_double(jctx_t *c, json_t *v, const char *name, double *out)
-{
-    const char  *s;
-    char        *end;
-
-    if (json_is_number(v)) {
-        *out = json_number_value(v);
-        return 0;
-    }
-    if (!json_is_string(v)) {
-        return fail(c, name, "not a number");
-    }
-
-    s = json_string_value(v);
-    if (strcmp(s, "NaN") == 0) {
-        *out = NAN;
-    } else if (strcmp(s, "Infinity") == 0) {
-        *out = INFINITY;
-    } else if (strcmp(s, "-Infinity") == 0) {
-        *out = -INFINITY;
-    } else {
-        errno = 0;
-        *out = strtod(s, &end);
-        if (*s == '\0' || *end != '\0' || errno != 0) {
-            return fail(c, name, "not a number");
-        }
-    }
-    return 0;
-}
-
-
-/* Checks v is an array (or absent); *n its size. */
-static int
-get_array(jctx_t *c, json_t *v, const char *name, size_t *n)
-{
-    *n = 0;
-    if (v == NULL) {
-        return 0;
-    }
-    if (!json_is_array(v)) {
-        return fail(c, name, "not an array");
-    }
-    *n = json_array_size(v);
-    return 0;
-}
-
-
-/* Allocates an array of n pointers for a repeated field. */
-static int
-alloc_ptrs(jctx_t *c, size_t n, void *out)
-{
-    void  *p;
-
-    if (n == 0) {
-        return 0;
-    }
-    p = calloc(n, sizeof(void *));
-    if (p == NULL) {
-        return fail(c, NULL, "out of memory");
-    }
-    memcpy(out, &p, sizeof(p));
-    return 0;
-}
-
-
-/* ---- messages ------------------------------------------------------------------ */
-
-static int conv_kvs(jctx_t *c, json_t *arr, const char *name, kv_t ***kvs,
-    size_t *n, int level);
-
-static int
-conv_av(jctx_t *c, json_t *o, av_t *av, int level)
-{
-    static const char *const  keys[][2] = {
-        { "stringValue", "string_value" }, { "boolValue", "bool_value" },
-        { "intValue", "int_value" }, { "doubleValue", "double_value" },
-        { "arrayValue", "array_value" }, { "kvlistValue", "kvlist_value" },
-        { "bytesValue", "bytes_value" }
-    };
-    json_t     *v = NULL, *x, *items;
-    int         i, which = -1;
-    size_t      old, mid, n, k;
-    uint64_t    u;
-    arr_t      *arr;
-    kvl_t      *kvl;
-
-    if (level > BT_SPAN_MAX_DEPTH) {
-        return fail(c, NULL, "AnyValue nested too deep");
-    }
-    if (!json_is_object(o)) {
-        return fail(c, NULL, "not an object");
-    }
-
-    for (i = 0; i < 7; i++) {
-        x = field(o, keys[i][0], keys[i][1]);
-        if (x == NULL) {
-            continue;
-        }
-        if (which >= 0) {
-            return fail(c, keys[i][0], "an AnyValue holds only one value");
-        }
-        which = i;
-        v = x;
-    }
-
-    switch (which) {
-    case 0:
-        if (get_string(c, v, "stringValue", &av->string_value) != 0) {
-            return -1;
-        }
-        av->value_case = AV(STRING_VALUE);
-        return 0;
-
-    case 1:
-        if (!json_is_boolean(v)) {
-            return fail(c, "boolValue", "not a boolean");
-        }
-        av->bool_value = json_is_true(v);
-        av->value_case = AV(BOOL_VALUE);
-        return 0;
-
-    case 2:
-        if (get_int64(c, v, "intValue", 1, &u) != 0) {
-            return -1;
-        }
-        av->int_value = (int64_t) u;
-        av->value_case = AV(INT_VALUE);
-        return 0;
-
-    case 3:
-        if (get_double(c, v, "doubleValue", &av->double_value) != 0) {
-            return -1;
-        }
-        av->value_case = AV(DOUBLE_VALUE);
-        return 0;
-
-    case 4:
-        if (!json_is_object(v)) {
-            return fail(c, "arrayValue", "not an object");
-        }
-        arr = NEW(c, arr_t, opentelemetry__proto__common__v1__array_value__init);
-        if (arr == NULL) {
-            return -1;
-        }
-        av->array_value = arr;
-        av->value_case = AV(ARRAY_VALUE);
-
-        items = field(v, "values", NULL);
-        old = push(c, ".arrayValue");
-        mid = c->plen;
-        if (get_array(c, items, "values", &n) != 0
-            || alloc_ptrs(c, n, &arr->values) != 0)
-        {
-            return -1;
-        }
-        for (k = 0; k < n; k++) {
-            arr->values[k] = NEW(c, av_t,
-                                 opentelemetry__proto__common__v1__any_value__init);
-            if (arr->values[k] == NULL) {
-                return -1;
-            }
-            arr->n_values++;
-            push(c, ".values[%zu]", k);
-            if (conv_av(c, json_array_get(items, k), arr->values[k],
-                        level + 1) != 0)
-            {
-                return -1;
-            }
-            pop(c, mid);
-        }
-        pop(c, old);
-        return 0;
-
-    case 5:
-        if (!json_is_object(v)) {
-            return fail(c, "kvlistValue", "not an object");
-        }
-        kvl = NEW(c, kvl_t,
-                  opentelemetry__proto__common__v1__key_value_list__init);
-        if (kvl == NULL) {
-            return -1;
-        }
-        av->kvlist_value = kvl;
-        av->value_case = AV(KVLIST_VALUE);
-
-        old = push(c, ".kvlistValue");
-        if (conv_kvs(c, field(v, "values", NULL), "values", &kvl->values,
-                     &kvl->n_values, level + 1) != 0)
-        {
-            return -1;
-        }
-        pop(c, old);
-        return 0;
-
-    case 6:
-        av->value_case = AV(BYTES_VALUE);
-        return get_base64(c, v, "bytesValue", &av->bytes_value);
-
-    default:
-        return 0;       /* an empty AnyValue */
-    }
-}
-
-
-/* A JSON array of KeyValue objects; level is the values' nesting level. */
-static int
-conv_kvs(jctx_t *c, json_t *arr, const char *name, kv_t ***kvs, size_t *n,
-    int level)
-{
-    size_t   count, i, old, mid;
-    json_t  *o, *v;
-    kv_t    *kv;
-
-    if (get_array(c, arr, name, &count) != 0
-        || alloc_ptrs(c, count, kvs) != 0)
+    if (n == 0 || (s[0] == '-' && !is_signed) || s[0] == '+' || s[0] == ' ')
     {
         return -1;
     }
+    c = cstr(r, s, n, buf, sizeof(buf));
+    if (c == NULL) {
+        return -1;
+    }
+    errno = 0;
+    if (*c == '-') {
+        *out = (uint64_t) strtoll(c, &end, 10);
+    } else {
+        *out = strtoull(c, &end, 10);
+    }
+    if (errno != 0 || *end != '\0' || end == c) {
+        return -1;
+    }
+    return 0;
+}
 
-    for (i = 0; i < count; i++) {
-        kv = NEW(c, kv_t, opentelemetry__proto__common__v1__key_value__init);
-        if (kv == NULL) {
-            return -1;
-        }
-        (*kvs)[i] = kv;
-        (*n)++;
 
-        old = push(c, ".%s[%zu]", name, i);
-        o = json_array_get(arr, i);
-        if (!json_is_object(o)) {
-            return fail(c, NULL, "not an object");
-        }
-        if (get_string(c, field(o, "key", NULL), "key", &kv->key) != 0) {
-            return -1;
-        }
+/* A 64-bit integer from a number or a decimal string.  is_signed allows a
+ * minus sign. */
+static int
+get_int64(jr_t *r, const char *name, int is_signed, uint64_t *out)
+{
+    const uint8_t  *s;
+    size_t          n;
+    num_t           t;
+    int             rc;
+    double          d;
 
-        v = field(o, "value", NULL);
-        if (v != NULL) {
-            kv->value = NEW(c, av_t,
-                            opentelemetry__proto__common__v1__any_value__init);
-            if (kv->value == NULL) {
-                return -1;
-            }
-            mid = push(c, ".value");
-            if (conv_av(c, v, kv->value, level) != 0) {
-                return -1;
-            }
-            pop(c, mid);
+    if (*r->p == '"') {
+        rc = get_str(r, &s, &n);
+        if (rc != J_OK) {
+            return rc;
         }
-        pop(c, old);
+        if (str_int64(r, s, n, is_signed, out) != 0) {
+            return fail(r, name, "not an integer");
+        }
+        return J_OK;
     }
 
-    return 0;
+    if (*r->p != '-' && (*r->p < '0' || *r->p > '9')) {
+        return fail(r, name, "not an integer or a string of one");
+    }
+    rc = scan_number(r, &t, 1);
+    if (rc != J_OK) {
+        return rc;
+    }
+
+    if (t.is_int) {
+        if (!is_signed && t.i < 0) {
+            return fail(r, name, "negative");
+        }
+        *out = (uint64_t) t.i;
+        return J_OK;
+    }
+
+    /* 1e18, or 1.0 */
+    d = t.d;
+    if (d != floor(d) || (!is_signed && d < 0)
+        || d >= 18446744073709551616.0 || d < -9223372036854775808.0)
+    {
+        return fail(r, name, "not an integer");
+    }
+    *out = d < 0 ? (uint64_t) (int64_t) d : (uint64_t) d;
+    return J_OK;
+}
+
+
+/* A uint32 field (varint, or fixed32 when fixed), left out when 0. */
+static int
+get_uint32(jr_t *r, const char *name, uint32_t num, int fixed)
+{
+    uint64_t  u;
+    int       rc;
+
+    rc = get_int64(r, name, 0, &u);
+    if (rc != J_OK) {
+        return rc;
+    }
+    if (u > UINT32_MAX) {
+        return fail(r, name, "out of range");
+    }
+    if (u == 0) {
+        return J_OK;
+    }
+    return fixed ? put_fixed(r, num, u, 4) : put_uint(r, num, u);
+}
+
+
+/* A fixed64 time field, left out when 0. */
+static int
+get_time(jr_t *r, const char *name, uint32_t num)
+{
+    uint64_t  u;
+    int       rc;
+
+    rc = get_int64(r, name, 0, &u);
+    if (rc != J_OK || u == 0) {
+        return rc;
+    }
+    return put_fixed(r, num, u, 8);
 }
 
 
@@ -677,279 +1361,573 @@ static const char *const  code_names[] = {
 };
 
 
+/* An enum field: its number or its value's name; left out when 0. */
 static int
-conv_event(jctx_t *c, json_t *o, event_t *ev)
+get_enum(jr_t *r, const char *name, uint32_t num, const char *const *names,
+    int nnames)
 {
-    json_t  *v;
+    const uint8_t  *s, *z;
+    size_t          n;
+    uint64_t        u;
+    int             rc, i;
+    int64_t         e;
 
-    if (!json_is_object(o)) {
-        return fail(c, NULL, "not an object");
+    if (*r->p == '"') {
+        rc = get_str(r, &s, &n);
+        if (rc != J_OK) {
+            return rc;
+        }
+        z = memchr(s, '\0', n);
+        if (z != NULL) {
+            n = (size_t) (z - s);
+        }
+        for (i = 0; i < nnames; i++) {
+            if (strlen(names[i]) == n && memcmp(names[i], s, n) == 0) {
+                return i ? put_uint(r, num, (uint64_t) i) : J_OK;
+            }
+        }
+        if (str_int64(r, s, n, 1, &u) != 0) {
+            return fail(r, name, "not an enum number or name");
+        }
+
+    } else {
+        rc = get_int64(r, name, 1, &u);
+        if (rc == J_MAP) {
+            return fail(r, name, "not an enum number or name");
+        }
+        if (rc != J_OK) {
+            return rc;
+        }
     }
 
-    v = field(o, "timeUnixNano", "time_unix_nano");
-    if (v != NULL
-        && get_int64(c, v, "timeUnixNano", 0, &ev->time_unix_nano) != 0)
-    {
-        return -1;
+    e = (int64_t) u;
+    if (e < INT32_MIN || e > INT32_MAX) {
+        return fail(r, name, "out of range");
+    }
+    /* protobuf-c packed an enum as int32: negative ones take 10 bytes */
+    return e ? put_uint(r, num, (uint64_t) e) : J_OK;
+}
+
+
+/* AnyValue.double_value (always written). */
+static int
+get_double(jr_t *r, const char *name, uint32_t num)
+{
+    const uint8_t  *s, *z;
+    size_t          n;
+    num_t           t;
+    double          d;
+    char            buf[64], *c, *end;
+    int             rc;
+    uint64_t        bits;
+
+    if (*r->p == '"') {
+        rc = get_str(r, &s, &n);
+        if (rc != J_OK) {
+            return rc;
+        }
+        z = memchr(s, '\0', n);
+        if (z != NULL) {
+            n = (size_t) (z - s);
+        }
+        if (n == 3 && memcmp(s, "NaN", 3) == 0) {
+            d = NAN;
+        } else if (n == 8 && memcmp(s, "Infinity", 8) == 0) {
+            d = INFINITY;
+        } else if (n == 9 && memcmp(s, "-Infinity", 9) == 0) {
+            d = -INFINITY;
+        } else {
+            c = cstr(r, s, n, buf, sizeof(buf));
+            if (c == NULL) {
+                return J_NOMEM;
+            }
+            errno = 0;
+            d = strtod(c, &end);
+            if (*c == '\0' || *end != '\0' || errno != 0) {
+                return fail(r, name, "not a number");
+            }
+        }
+
+    } else if (*r->p == '-' || (*r->p >= '0' && *r->p <= '9')) {
+        rc = scan_number(r, &t, 1);
+        if (rc != J_OK) {
+            return rc;
+        }
+        /* jansson held integers as int64: -0 is 0 */
+        d = t.is_int ? (double) t.i : t.d;
+
+    } else {
+        return fail(r, name, "not a number");
     }
 
-    return get_string(c, field(o, "name", NULL), "name", &ev->name)
-           || conv_kvs(c, field(o, "attributes", NULL), "attributes",
-                       &ev->attributes, &ev->n_attributes, 1)
-           || get_uint32(c, field(o, "droppedAttributesCount",
-                                  "dropped_attributes_count"),
-                         "droppedAttributesCount",
-                         &ev->dropped_attributes_count)
-           ? -1 : 0;
+    memcpy(&bits, &d, sizeof(bits));
+    return put_fixed(r, num, bits, 8);
+}
+
+
+/* ---- messages ------------------------------------------------------------------ */
+
+static const fname_t  req_f[] = {
+    F2("resourceSpans", "resource_spans")
+};
+static const fname_t  rs_f[] = {
+    F("resource"), F2("schemaUrl", "schema_url"),
+    F2("scopeSpans", "scope_spans")
+};
+static const fname_t  res_f[] = {
+    F("attributes"),
+    F2("droppedAttributesCount", "dropped_attributes_count")
+};
+static const fname_t  ss_f[] = {
+    F("scope"), F2("schemaUrl", "schema_url"), F("spans")
+};
+static const fname_t  scope_f[] = {
+    F("name"), F("version"), F("attributes"),
+    F2("droppedAttributesCount", "dropped_attributes_count")
+};
+static const fname_t  span_f[] = {
+    F2("traceId", "trace_id"), F2("spanId", "span_id"),
+    F2("parentSpanId", "parent_span_id"), F2("traceState", "trace_state"),
+    F("name"), F("flags"), F("kind"),
+    F2("startTimeUnixNano", "start_time_unix_nano"),
+    F2("endTimeUnixNano", "end_time_unix_nano"), F("attributes"),
+    F2("droppedAttributesCount", "dropped_attributes_count"),
+    F2("droppedEventsCount", "dropped_events_count"),
+    F2("droppedLinksCount", "dropped_links_count"), F("events"), F("links"),
+    F("status")
+};
+static const fname_t  status_f[] = {
+    F("message"), F("code")
+};
+static const fname_t  event_f[] = {
+    F2("timeUnixNano", "time_unix_nano"), F("name"), F("attributes"),
+    F2("droppedAttributesCount", "dropped_attributes_count")
+};
+static const fname_t  link_f[] = {
+    F2("traceId", "trace_id"), F2("spanId", "span_id"),
+    F2("traceState", "trace_state"), F("attributes"),
+    F2("droppedAttributesCount", "dropped_attributes_count"), F("flags")
+};
+static const fname_t  kv_f[] = {
+    F("key"), F("value")
+};
+static const fname_t  av_f[] = {
+    F2("stringValue", "string_value"), F2("boolValue", "bool_value"),
+    F2("intValue", "int_value"), F2("doubleValue", "double_value"),
+    F2("arrayValue", "array_value"), F2("kvlistValue", "kvlist_value"),
+    F2("bytesValue", "bytes_value")
+};
+static const fname_t  values_f[] = {
+    F("values")
+};
+
+/* a list of KeyValue as field num, their values at nesting level */
+typedef struct {
+    uint32_t  num;
+    int       level;
+} kvs_t;
+
+/* an AnyValue being read */
+typedef struct {
+    int  level;
+    int  members;
+} av_t;
+
+static int read_kvs(jr_t *r, const char *name, uint32_t num, int level);
+static int f_av(jr_t *r, int id, void *arg);
+
+
+/* AnyValue at the cursor, nesting level level; its field already open. */
+static int
+read_av(jr_t *r, int level)
+{
+    av_t  av;
+
+    if (level > BT_SPAN_MAX_DEPTH) {
+        return fail(r, NULL, "AnyValue nested too deep");
+    }
+    if (*r->p != '{') {
+        return fail(r, NULL, "not an object");
+    }
+    av.level = level;
+    av.members = 0;
+    return read_object(r, av_f, NFIELDS(av_f), f_av, &av);
 }
 
 
 static int
-conv_link(jctx_t *c, json_t *o, link_t *ln)
+el_av(jr_t *r, void *arg)
 {
-    if (!json_is_object(o)) {
-        return fail(c, NULL, "not an object");
-    }
+    size_t  at;
+    int     rc;
 
-    return get_hex(c, field(o, "traceId", "trace_id"), "traceId",
-                   &ln->trace_id)
-           || get_hex(c, field(o, "spanId", "span_id"), "spanId",
-                      &ln->span_id)
-           || get_string(c, field(o, "traceState", "trace_state"),
-                         "traceState", &ln->trace_state)
-           || conv_kvs(c, field(o, "attributes", NULL), "attributes",
-                       &ln->attributes, &ln->n_attributes, 1)
-           || get_uint32(c, field(o, "droppedAttributesCount",
-                                  "dropped_attributes_count"),
-                         "droppedAttributesCount",
-                         &ln->dropped_attributes_count)
-           || get_uint32(c, field(o, "flags", NULL), "flags", &ln->flags)
-           ? -1 : 0;
+    at = open_msg(r, 1, 1);
+    if (at == 0) {
+        return J_NOMEM;
+    }
+    rc = read_av(r, *(int *) arg);
+    return rc != J_OK ? rc : close_msg(r, at, 1);
 }
 
 
-/* Converts a JSON array of objects into a repeated message field. */
-#define CONV_LIST(c, arr, name, ptrs, n, type, init, conv)                    \
-    do {                                                                      \
-        size_t  cnt_, i_, old_;                                               \
-                                                                              \
-        if (get_array(c, arr, name, &cnt_) != 0                               \
-            || alloc_ptrs(c, cnt_, &(ptrs)) != 0)                             \
-        {                                                                     \
-            return -1;                                                        \
-        }                                                                     \
-        for (i_ = 0; i_ < cnt_; i_++) {                                       \
-            (ptrs)[i_] = NEW(c, type, init);                                  \
-            if ((ptrs)[i_] == NULL) {                                         \
-                return -1;                                                    \
-            }                                                                 \
-            (n)++;                                                            \
-            old_ = push(c, ".%s[%zu]", name, i_);                             \
-            if (conv(c, json_array_get(arr, i_), (ptrs)[i_]) != 0) {          \
-                return -1;                                                    \
-            }                                                                 \
-            pop(c, old_);                                                     \
-        }                                                                     \
-    } while (0)
+/* ArrayValue.values */
+static int
+f_array(jr_t *r, int id, void *arg)
+{
+    return read_list(r, "values", el_av, arg);
+}
+
+
+/* KeyValueList.values */
+static int
+f_kvlist(jr_t *r, int id, void *arg)
+{
+    return read_kvs(r, "values", 1, *(int *) arg);
+}
 
 
 static int
-conv_span(jctx_t *c, json_t *o, span_t *sp)
+f_av(jr_t *r, int id, void *arg)
 {
-    json_t  *v;
-    int      e;
-    size_t   old;
+    av_t  *av = arg;
+    int    next = av->level + 1;
 
-    if (!json_is_object(o)) {
-        return fail(c, NULL, "not an object");
+    if (av->members++ > 0) {
+        return fail(r, av_f[id].camel, "an AnyValue holds only one value");
     }
 
-    if (get_hex(c, field(o, "traceId", "trace_id"), "traceId",
-                &sp->trace_id)
-        || get_hex(c, field(o, "spanId", "span_id"), "spanId", &sp->span_id)
-        || get_hex(c, field(o, "parentSpanId", "parent_span_id"),
-                   "parentSpanId", &sp->parent_span_id)
-        || get_string(c, field(o, "traceState", "trace_state"), "traceState",
-                      &sp->trace_state)
-        || get_string(c, field(o, "name", NULL), "name", &sp->name)
-        || get_uint32(c, field(o, "flags", NULL), "flags", &sp->flags))
-    {
-        return -1;
-    }
-
-    e = 0;
-    if (get_enum(c, field(o, "kind", NULL), "kind", kind_names, 6, &e) != 0) {
-        return -1;
-    }
-    sp->kind = e;
-
-    v = field(o, "startTimeUnixNano", "start_time_unix_nano");
-    if (v != NULL && get_int64(c, v, "startTimeUnixNano", 0,
-                               &sp->start_time_unix_nano) != 0)
-    {
-        return -1;
-    }
-    v = field(o, "endTimeUnixNano", "end_time_unix_nano");
-    if (v != NULL && get_int64(c, v, "endTimeUnixNano", 0,
-                               &sp->end_time_unix_nano) != 0)
-    {
-        return -1;
-    }
-
-    if (conv_kvs(c, field(o, "attributes", NULL), "attributes",
-                 &sp->attributes, &sp->n_attributes, 1)
-        || get_uint32(c, field(o, "droppedAttributesCount",
-                               "dropped_attributes_count"),
-                      "droppedAttributesCount", &sp->dropped_attributes_count)
-        || get_uint32(c, field(o, "droppedEventsCount",
-                               "dropped_events_count"),
-                      "droppedEventsCount", &sp->dropped_events_count)
-        || get_uint32(c, field(o, "droppedLinksCount", "dropped_links_count"),
-                      "droppedLinksCount", &sp->dropped_links_count))
-    {
-        return -1;
-    }
-
-    CONV_LIST(c, field(o, "events", NULL), "events", sp->events, sp->n_events,
-              event_t, opentelemetry__proto__trace__v1__span__event__init,
-              conv_event);
-    CONV_LIST(c, field(o, "links", NULL), "links", sp->links, sp->n_links,
-              link_t, opentelemetry__proto__trace__v1__span__link__init,
-              conv_link);
-
-    v = field(o, "status", NULL);
-    if (v != NULL) {
-        if (!json_is_object(v)) {
-            return fail(c, "status", "not an object");
+    switch (id) {
+    case 0:
+        return get_string(r, "stringValue", 1, 1);
+    case 1:
+        if (*r->p == 't') {
+            return scan_word(r, "true", 4) ?: put_uint(r, 2, 1);
         }
-        sp->status = NEW(c, status_t,
-                         opentelemetry__proto__trace__v1__status__init);
-        if (sp->status == NULL) {
-            return -1;
+        if (*r->p == 'f') {
+            return scan_word(r, "false", 5) ?: put_uint(r, 2, 0);
         }
-        old = push(c, ".status");
-        e = 0;
-        if (get_string(c, field(v, "message", NULL), "message",
-                       &sp->status->message)
-            || get_enum(c, field(v, "code", NULL), "code", code_names, 3, &e))
+        return fail(r, "boolValue", "not a boolean");
+    case 2:
         {
-            return -1;
-        }
-        sp->status->code = e;
-        pop(c, old);
-    }
+            uint64_t  u;
+            int       rc = get_int64(r, "intValue", 1, &u);
 
-    return 0;
+            return rc != J_OK ? rc : put_uint(r, 3, u);
+        }
+    case 3:
+        return get_double(r, "doubleValue", 4);
+    case 4:
+        return read_msg(r, "arrayValue", 5, 2, values_f, NFIELDS(values_f),
+                        f_array, &next);
+    case 5:
+        return read_msg(r, "kvlistValue", 6, 2, values_f, NFIELDS(values_f),
+                        f_kvlist, &next);
+    default:
+        return get_base64(r, "bytesValue", 7);
+    }
 }
 
 
 static int
-conv_ss(jctx_t *c, json_t *o, ss_t *ss)
+f_kv(jr_t *r, int id, void *arg)
 {
-    json_t   *v;
-    scope_t  *sc;
-    size_t    old;
+    size_t  at, old = r->plen;
+    int     rc;
 
-    if (!json_is_object(o)) {
-        return fail(c, NULL, "not an object");
+    if (id == 0) {
+        return get_string(r, "key", 1, 0);
     }
 
-    v = field(o, "scope", NULL);
-    if (v != NULL) {
-        if (!json_is_object(v)) {
-            return fail(c, "scope", "not an object");
-        }
-        sc = NEW(c, scope_t,
-                 opentelemetry__proto__common__v1__instrumentation_scope__init);
-        if (sc == NULL) {
-            return -1;
-        }
-        ss->scope = sc;
-        old = push(c, ".scope");
-        if (get_string(c, field(v, "name", NULL), "name", &sc->name)
-            || get_string(c, field(v, "version", NULL), "version",
-                          &sc->version)
-            || conv_kvs(c, field(v, "attributes", NULL), "attributes",
-                        &sc->attributes, &sc->n_attributes, 1)
-            || get_uint32(c, field(v, "droppedAttributesCount",
-                                   "dropped_attributes_count"),
-                          "droppedAttributesCount",
-                          &sc->dropped_attributes_count))
-        {
-            return -1;
-        }
-        pop(c, old);
+    at = open_msg(r, 2, 1);
+    if (at == 0) {
+        return J_NOMEM;
     }
-
-    if (get_string(c, field(o, "schemaUrl", "schema_url"), "schemaUrl",
-                   &ss->schema_url) != 0)
-    {
-        return -1;
+    if (r->careful) {
+        push(r, ".value");
     }
-
-    CONV_LIST(c, field(o, "spans", NULL), "spans", ss->spans, ss->n_spans,
-              span_t, opentelemetry__proto__trace__v1__span__init, conv_span);
-
-    return 0;
+    rc = read_av(r, *(int *) arg);
+    if (rc != J_OK) {
+        return rc;
+    }
+    if (r->careful) {
+        pop(r, old);
+    }
+    return close_msg(r, at, 1);
 }
 
 
 static int
-conv_rs(jctx_t *c, json_t *o, rs_t *rs)
+el_kv(jr_t *r, void *arg)
 {
-    json_t  *v;
-    res_t   *res;
-    size_t   old;
+    kvs_t  *k = arg;
 
-    if (!json_is_object(o)) {
-        return fail(c, NULL, "not an object");
+    if (*r->p != '{') {
+        return fail(r, NULL, "not an object");
     }
-
-    v = field(o, "resource", NULL);
-    if (v != NULL) {
-        if (!json_is_object(v)) {
-            return fail(c, "resource", "not an object");
-        }
-        res = NEW(c, res_t, opentelemetry__proto__resource__v1__resource__init);
-        if (res == NULL) {
-            return -1;
-        }
-        rs->resource = res;
-        old = push(c, ".resource");
-        if (conv_kvs(c, field(v, "attributes", NULL), "attributes",
-                     &res->attributes, &res->n_attributes, 1)
-            || get_uint32(c, field(v, "droppedAttributesCount",
-                                   "dropped_attributes_count"),
-                          "droppedAttributesCount",
-                          &res->dropped_attributes_count))
-        {
-            return -1;
-        }
-        pop(c, old);
-    }
-
-    if (get_string(c, field(o, "schemaUrl", "schema_url"), "schemaUrl",
-                   &rs->schema_url) != 0)
-    {
-        return -1;
-    }
-
-    CONV_LIST(c, field(o, "scopeSpans", "scope_spans"), "scopeSpans",
-              rs->scope_spans, rs->n_scope_spans, ss_t,
-              opentelemetry__proto__trace__v1__scope_spans__init, conv_ss);
-
-    return 0;
+    return read_msg(r, NULL, k->num, 1, kv_f, NFIELDS(kv_f), f_kv, &k->level);
 }
 
 
 static int
-conv_req(jctx_t *c, json_t *root, req_t *req)
+read_kvs(jr_t *r, const char *name, uint32_t num, int level)
 {
-    CONV_LIST(c, field(root, "resourceSpans", "resource_spans"),
-              "resourceSpans", req->resource_spans, req->n_resource_spans,
-              rs_t, opentelemetry__proto__trace__v1__resource_spans__init,
-              conv_rs);
-    return 0;
+    kvs_t  k;
+
+    k.num = num;
+    k.level = level;
+    return read_list(r, name, el_kv, &k);
+}
+
+
+static int
+f_status(jr_t *r, int id, void *arg)
+{
+    return id == 0 ? get_string(r, "message", 2, 0)
+                   : get_enum(r, "code", 3, code_names, 3);
+}
+
+
+static int
+f_event(jr_t *r, int id, void *arg)
+{
+    switch (id) {
+    case 0:
+        return get_time(r, "timeUnixNano", 1);
+    case 1:
+        return get_string(r, "name", 2, 0);
+    case 2:
+        return read_kvs(r, "attributes", 3, 1);
+    default:
+        return get_uint32(r, "droppedAttributesCount", 4, 0);
+    }
+}
+
+
+static int
+f_link(jr_t *r, int id, void *arg)
+{
+    switch (id) {
+    case 0:
+        return get_hex(r, "traceId", 1);
+    case 1:
+        return get_hex(r, "spanId", 2);
+    case 2:
+        return get_string(r, "traceState", 3, 0);
+    case 3:
+        return read_kvs(r, "attributes", 4, 1);
+    case 4:
+        return get_uint32(r, "droppedAttributesCount", 5, 0);
+    default:
+        return get_uint32(r, "flags", 6, 1);
+    }
+}
+
+
+static int
+el_event(jr_t *r, void *arg)
+{
+    if (*r->p != '{') {
+        return fail(r, NULL, "not an object");
+    }
+    return read_msg(r, NULL, 11, 2, event_f, NFIELDS(event_f), f_event, NULL);
+}
+
+
+static int
+el_link(jr_t *r, void *arg)
+{
+    if (*r->p != '{') {
+        return fail(r, NULL, "not an object");
+    }
+    return read_msg(r, NULL, 13, 2, link_f, NFIELDS(link_f), f_link, NULL);
+}
+
+
+static int
+f_span(jr_t *r, int id, void *arg)
+{
+    switch (id) {
+    case 0:
+        return get_hex(r, "traceId", 1);
+    case 1:
+        return get_hex(r, "spanId", 2);
+    case 2:
+        return get_hex(r, "parentSpanId", 4);
+    case 3:
+        return get_string(r, "traceState", 3, 0);
+    case 4:
+        return get_string(r, "name", 5, 0);
+    case 5:
+        return get_uint32(r, "flags", 16, 1);
+    case 6:
+        return get_enum(r, "kind", 6, kind_names, 6);
+    case 7:
+        return get_time(r, "startTimeUnixNano", 7);
+    case 8:
+        return get_time(r, "endTimeUnixNano", 8);
+    case 9:
+        return read_kvs(r, "attributes", 9, 1);
+    case 10:
+        return get_uint32(r, "droppedAttributesCount", 10, 0);
+    case 11:
+        return get_uint32(r, "droppedEventsCount", 12, 0);
+    case 12:
+        return get_uint32(r, "droppedLinksCount", 14, 0);
+    case 13:
+        return read_list(r, "events", el_event, NULL);
+    case 14:
+        return read_list(r, "links", el_link, NULL);
+    default:
+        return read_msg(r, "status", 15, 1, status_f, NFIELDS(status_f),
+                        f_status, NULL);
+    }
+}
+
+
+static int
+el_span(jr_t *r, void *arg)
+{
+    if (*r->p != '{') {
+        return fail(r, NULL, "not an object");
+    }
+    return read_msg(r, NULL, 2, 2, span_f, NFIELDS(span_f), f_span, NULL);
+}
+
+
+static int
+f_scope(jr_t *r, int id, void *arg)
+{
+    switch (id) {
+    case 0:
+        return get_string(r, "name", 1, 0);
+    case 1:
+        return get_string(r, "version", 2, 0);
+    case 2:
+        return read_kvs(r, "attributes", 3, 1);
+    default:
+        return get_uint32(r, "droppedAttributesCount", 4, 0);
+    }
+}
+
+
+static int
+f_ss(jr_t *r, int id, void *arg)
+{
+    switch (id) {
+    case 0:
+        return read_msg(r, "scope", 1, 2, scope_f, NFIELDS(scope_f), f_scope,
+                        NULL);
+    case 1:
+        return get_string(r, "schemaUrl", 3, 0);
+    default:
+        return read_list(r, "spans", el_span, NULL);
+    }
+}
+
+
+static int
+el_ss(jr_t *r, void *arg)
+{
+    if (*r->p != '{') {
+        return fail(r, NULL, "not an object");
+    }
+    return read_msg(r, NULL, 2, 3, ss_f, NFIELDS(ss_f), f_ss, NULL);
+}
+
+
+static int
+f_res(jr_t *r, int id, void *arg)
+{
+    return id == 0 ? read_kvs(r, "attributes", 1, 1)
+                   : get_uint32(r, "droppedAttributesCount", 2, 0);
+}
+
+
+static int
+f_rs(jr_t *r, int id, void *arg)
+{
+    switch (id) {
+    case 0:
+        return read_msg(r, "resource", 1, 2, res_f, NFIELDS(res_f), f_res,
+                        NULL);
+    case 1:
+        return get_string(r, "schemaUrl", 3, 0);
+    default:
+        return read_list(r, "scopeSpans", el_ss, NULL);
+    }
+}
+
+
+static int
+el_rs(jr_t *r, void *arg)
+{
+    if (*r->p != '{') {
+        return fail(r, NULL, "not an object");
+    }
+    return read_msg(r, NULL, 1, 3, rs_f, NFIELDS(rs_f), f_rs, NULL);
+}
+
+
+static int
+f_req(jr_t *r, int id, void *arg)
+{
+    return read_list(r, "resourceSpans", el_rs, NULL);
+}
+
+
+/* ---- the request --------------------------------------------------------------- */
+
+/* One conversion of the whole body in the current mode. */
+static int
+convert(jr_t *r)
+{
+    int  rc;
+
+    r->p = r->start;
+    r->depth = 0;
+    r->olen = 0;
+    r->plen = 0;
+    r->path[0] = '\0';
+
+    ws(r);
+    if (r->p >= r->end || *r->p != '{') {
+        if (!r->careful) {
+            return J_MAP;
+        }
+        snprintf(r->err, r->errlen, "body: not a JSON object");
+        return J_MAP;
+    }
+
+    rc = read_object(r, req_f, NFIELDS(req_f), f_req, NULL);
+    if (rc != J_OK) {
+        return rc;
+    }
+
+    ws(r);
+    return r->p == r->end ? J_OK : syntax(r, "end of file expected");
+}
+
+
+/* The careful mode's first step: is the whole text JSON, as jansson
+ * sees it? */
+static int
+validate(jr_t *r)
+{
+    int  rc;
+
+    r->p = r->start;
+    r->depth = 0;
+
+    ws(r);
+    if (r->p >= r->end || (*r->p != '{' && *r->p != '[')) {
+        return syntax(r, "'[' or '{' expected");
+    }
+    rc = skip_value(r);
+    if (rc != J_OK) {
+        return rc;
+    }
+    ws(r);
+    return r->p == r->end ? J_OK : syntax(r, "end of file expected");
 }
 
 
@@ -957,62 +1935,62 @@ int
 bt_otlp_json_to_pb(const char *json, size_t len, uint8_t **pb,
     size_t *pb_len, char *err, size_t errlen)
 {
-    json_t        *root;
-    json_error_t   jerr;
-    jctx_t         c;
-    req_t         *req;
-    size_t         n;
-    int            rc = -1;
+    jr_t            r;
+    const uint8_t  *q;
+    int             rc, line, col;
 
     *pb = NULL;
     *pb_len = 0;
 
-    c.err = err;
-    c.errlen = errlen;
-    c.path[0] = '\0';
-    c.plen = 0;
+    memset(&r, 0, offsetof(jr_t, path));
+    r.start = (const uint8_t *) json;
+    r.end = r.start + len;
+    r.err = err;
+    r.errlen = errlen;
+    r.path[0] = '\0';
 
-    /* NUL bytes inside strings are allowed (then cut, see the top) */
-    root = json_loadb(json, len, JSON_ALLOW_NUL, &jerr);
-    if (root == NULL) {
-        snprintf(err, errlen, "invalid JSON at line %d, column %d: %s",
-                 jerr.line, jerr.column, jerr.text);
-        return -1;
-    }
-
-    if (!json_is_object(root)) {
-        snprintf(err, errlen, "body: not a JSON object");
-        json_decref(root);
-        return -1;
-    }
-
-    req = NEW(&c, req_t,
-              opentelemetry__proto__collector__trace__v1__export_trace_service_request__init);
-    if (req == NULL) {
-        json_decref(root);
-        return -1;
-    }
-
-    if (conv_req(&c, root, req) != 0) {
-        goto done;
-    }
-
-    n = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
-        req);
-    *pb = malloc(n ? n : 1);
-    if (*pb == NULL) {
+    /* protobuf is nearly always smaller than its JSON */
+    r.ocap = len + 256;
+    r.out = malloc(r.ocap);
+    if (r.out == NULL) {
         snprintf(err, errlen, "out of memory");
-        goto done;
+        return -1;
     }
-    *pb_len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(
-        req, *pb);
-    rc = 0;
 
-done:
+    rc = convert(&r);
+    if (rc == J_MAP || rc == J_SYNTAX) {
+        r.careful = 1;
+        rc = validate(&r);
+        if (rc == J_OK) {
+            rc = convert(&r);
+        }
+    }
 
-    /* everything was malloc'd in the shapes protobuf-c frees */
-    opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
-        req, NULL);
-    json_decref(root);
-    return rc;
+    free(r.scratch);
+
+    if (rc == J_OK) {
+        *pb = r.out;
+        *pb_len = r.olen;
+        return 0;
+    }
+
+    free(r.out);
+
+    if (rc == J_SYNTAX) {
+        line = 1;
+        col = 1;
+        for (q = r.start; q < r.at && q < r.end; q++) {
+            if (*q == '\n') {
+                line++;
+                col = 1;
+            } else {
+                col++;
+            }
+        }
+        snprintf(err, errlen, "invalid JSON at line %d, column %d: %s",
+                 line, col, r.why);
+    } else if (rc == J_NOMEM) {
+        snprintf(err, errlen, "out of memory");
+    }
+    return -1;
 }

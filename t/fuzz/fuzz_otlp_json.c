@@ -3,8 +3,10 @@
  *
  * Any input either fails with a message or converts; a converted body must
  * be well-formed protobuf for the walker (the converter bounds AnyValue
- * nesting, so it never produces what the walker calls malformed), and the
- * walker and the protobuf-c reference must agree on it.
+ * nesting, so it never produces what the walker calls malformed), the
+ * walker and the protobuf-c reference must agree on it, and the streaming
+ * reader must agree with the old jansson + protobuf-c converter
+ * (t/lib/otlp_json_ref.c): same decision, same batches after the walker.
  */
 
 #include <stdio.h>
@@ -13,6 +15,7 @@
 
 #include "proto/otlp_json.h"
 #include "t/lib/otlp_ref.c"
+#include "t/lib/otlp_json_ref.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,6 +28,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t           pb_len;
     char             err[256], why[512];
     bt_otlp_scan_t   scan;
+
+    if (otlp_json_ref_compare((const char *) data, size, &lim, why,
+                              sizeof(why)) != 0)
+    {
+        fprintf(stderr, "fuzz_otlp_json: streaming vs reference: %s\n", why);
+        abort();
+    }
 
     err[0] = '\0';
     if (bt_otlp_json_to_pb((const char *) data, size, &pb, &pb_len, err,
