@@ -156,12 +156,12 @@ function drawChart(el, minutes) {
     minutes.forEach((m, i) => {
         if (m.count > 0) {
             const r = svg('rect', { x: L + i * bw + 0.5, y: y(m.count), width: Math.max(1, bw - 1), height: y(0) - y(m.count), class: 'bar' });
-            r.append(svg('title', null, `${new Date(m.minute).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}: ${m.count}`));
+            r.append(svg('title', null, `${new Date(m.minute).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false })}: ${m.count}`));
             g.append(r);
         }
     });
     const label = (i, anchor) => svg('text', { x: L + i * bw, y: H - 4, class: 'axis', 'text-anchor': anchor },
-        minutes[i] ? new Date(minutes[i].minute).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '');
+        minutes[i] ? new Date(minutes[i].minute).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false }) : '');
     if (minutes.length) g.append(label(0, 'start'), label(Math.floor(n / 2), 'middle'), svg('text', { x: W, y: H - 4, class: 'axis', 'text-anchor': 'end' }, 'now'));
     el.replaceChildren(g);
 }

@@ -78,7 +78,7 @@ export function render(main, { query }) {
                 st.state === 'error' && st.error ? h('div.muted.small', null, st.error) : null,
                 h('div.muted.small', null, `v${r.version}, ${fmtAgo(r.updated_at)}`)),
             h('td', null, h('div.check', null, toggle, h('label', { for: idEn }, 'Enabled'))),
-            h('td.actions', null,
+            h('td.acts', null, h('div.actions', null,
                 h('a.button', { href: `#/rules/${r.id}` }, 'Edit'),
                 h('button.danger', {
                     type: 'button',
@@ -92,7 +92,7 @@ export function render(main, { query }) {
                         }
                         load();
                     },
-                }, 'Delete')));
+                }, 'Delete'))));
     }
 
     const later = debounce(load, 250);

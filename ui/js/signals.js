@@ -64,8 +64,9 @@ export function render(main, { query }) {
             const seen = new Set(first.map((s) => s.id));
             extra = extra.filter((s) => !seen.has(s.id));
             show([...first, ...extra]);
+            for (const t of tbody.querySelectorAll('time')) t.textContent = fmtAgo(t.getAttribute('datetime'));
             more.hidden = !cursor;
-            note.textContent = `${first.length + extra.length}${cursor ? '+' : ''} signal${first.length + extra.length === 1 ? '' : 's'} · updated ${new Date().toLocaleTimeString()}`;
+            note.textContent = `${first.length + extra.length}${cursor ? '+' : ''} signal${first.length + extra.length === 1 ? '' : 's'} · updated ${new Date().toLocaleTimeString([], { hour12: false })}`;
         } catch (e) {
             if (my === seq && !stopped) {
                 out.replaceChildren(errorBox(e));
@@ -151,11 +152,11 @@ export function render(main, { query }) {
             h('td', null, h('a', { href: open, 'aria-label': `Open ${s.rule_name} on trace ${s.trace_id.slice(0, 8)}` }, s.rule_name)),
             h('td', null, h('span.mono', null, s.root_name), h('div.muted.small', null, s.root_service)),
             h('td', null, statusBadge(s.status)),
-            h('td.actions', null,
+            h('td.acts', null, h('div.actions', null,
                 s.status === 'open' ? h('button', { type: 'button', onclick: () => move(s, 'acknowledged') }, 'Acknowledge') : null,
                 s.status !== 'resolved' ? h('button', { type: 'button', onclick: () => move(s, 'resolved') }, 'Resolve') : null,
                 s.status !== 'open' ? h('button', { type: 'button', onclick: () => move(s, 'open') }, 'Reopen') : null,
-                h('a.button', { href: open }, 'Trace')));
+                h('a.button', { href: open }, 'Trace'))));
     }
 
     const refilter = () => {

@@ -49,6 +49,7 @@ export function render(main, { args, query }) {
         const ordered = treeOrder(spans);
         const root = ordered[0] ? ordered[0].span : null;
         const services = [...new Set(spans.map((s) => s.service))];
+        const multi = services.length > 1;
 
         const summary = h('dl.summary', null,
             h('dt', null, 'Root'), h('dd', null, root ? root.name : '–'),
@@ -76,6 +77,7 @@ export function render(main, { args, query }) {
                 const tick = h('span.tick', null, fmtDurationNs(total * f));
                 tick.style.left = `${f * 100}%`;
                 if (f === 1) tick.classList.add('last');
+                if (f === 0.25 || f === 0.75) tick.classList.add('quarter');
                 return tick;
             })));
         wf.append(axis);
@@ -85,15 +87,23 @@ export function render(main, { args, query }) {
             const bar = h(`div.bar.kind-${(s.kind || '').toLowerCase()}${s.status === 'ERROR' ? '.error' : ''}`);
             bar.style.left = `${((s.start_ns - t0) / total) * 100}%`;
             bar.style.width = `${Math.max(0.3, ((s.end_ns - s.start_ns) / total) * 100)}%`;
+            // The duration sits after the bar, or inside its end when the
+            // bar reaches the right edge.
             const label = h('span.dur', null, fmtDurationNs(s.end_ns - s.start_ns));
-            label.style.left = `${Math.min(85, ((s.end_ns - t0) / total) * 100)}%`;
+            const endPct = ((s.end_ns - t0) / total) * 100;
+            if (endPct > 80 && endPct - ((s.start_ns - t0) / total) * 100 > 15) {
+                label.classList.add('inside');
+                label.style.right = `${100 - endPct}%`;
+            } else {
+                label.style.left = `${Math.min(88, endPct)}%`;
+            }
             const btn = h('button.wf-name', {
                 type: 'button',
                 'aria-pressed': 'false',
                 'aria-label': `${s.name}, ${s.service}, ${fmtDurationNs(s.end_ns - s.start_ns)}${s.status === 'ERROR' ? ', error' : ''}${w ? ', witness' : ''}`,
                 onclick: () => select(s),
             },
-            h('span.svc', null, s.service), ' ', h('span.nm', null, s.name),
+            multi ? h('span.svc', null, s.service) : null, h('span.nm', null, s.name),
             w ? h('span.wtag', { title: `made “${w.join('”, “')}” fire` }, 'witness') : null,
             s.status === 'ERROR' ? h('span.errtag', null, 'error') : null);
             btn.style.paddingLeft = `${0.5 + depth * 1.1}rem`;
@@ -114,7 +124,7 @@ export function render(main, { args, query }) {
             selectedId = s.span_id;
             for (const b of buttons) b.setAttribute('aria-pressed', b.dataset.spanId === s.span_id ? 'true' : 'false');
             const w = witnessOf.get(s.span_id);
-            detail.replaceChildren(
+            detail.replaceChildren(...[
                 h('h2', { id: 'span-h' }, s.name),
                 w ? h('p.wnote', null, `Witness: this span made “${w.join('”, “')}” fire.`) : null,
                 h('dl.kv', null,
@@ -129,7 +139,7 @@ export function render(main, { args, query }) {
                 h('h3', null, 'Attributes'), kvTable(s.attributes, 'No attributes'),
                 h('h3', null, 'Resource'), kvTable(s.resource, 'No resource attributes'),
                 h('h3', null, 'Events'), events(s.events, t0),
-                (s.links || []).length ? [h('h3', null, 'Links'), h('ul', null, s.links.map((l) => h('li.mono', null, `${l.trace_id || l.traceId} / ${l.span_id || l.spanId}`)))] : null);
+                (s.links || []).length ? [h('h3', null, 'Links'), h('ul', null, s.links.map((l) => h('li.mono', null, `${l.trace_id || l.traceId} / ${l.span_id || l.spanId}`)))] : null].flat().filter(Boolean));
         }
 
         body.replaceChildren(
