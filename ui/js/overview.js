@@ -32,6 +32,19 @@ export function render(main) {
         h('section.card', { 'aria-labelledby': 'top-h' },
             h('h2', { id: 'top-h' }, 'Rules that fire most (last hour)'), top));
 
+    // A missing or refused key, or an API that is down, concerns every
+    // panel: say it once at the top and leave the panels empty.
+    const global = (e) => ['no_key', 'unauthorized', 'down'].includes(e.kind);
+    const fail = (slot, e) => {
+        if (e.name === 'AbortError') return;
+        if (global(e)) {
+            err.replaceChildren(errorBox(e));
+            slot.replaceChildren(h('p.muted', null, 'Unavailable'));
+        } else {
+            slot.replaceChildren(errorBox(e));
+        }
+    };
+
     let prev = null;
     let stopped = false;
     const ctl = new AbortController();
@@ -53,6 +66,7 @@ export function render(main) {
             err.replaceChildren();
         } catch (e) {
             if (e.name !== 'AbortError') err.replaceChildren(errorBox(e));
+            prev = null;
         }
     }
 
@@ -67,7 +81,9 @@ export function render(main) {
                 part('Engine', !!eng.alive, eng.alive ? `heartbeat ${eng.heartbeat_age_ms} ms ago, pid ${eng.pid}` : 'no heartbeat: the engine is not running'),
                 part('Redis', !!red.ok, red.ok ? `latency ${fmtNum(red.latency_ms, 2)} ms` : `unreachable: ${red.error || 'error'}`));
         } catch (e) {
-            if (e.name !== 'AbortError') health.replaceChildren(h('li', null, errorBox(e)));
+            const li = h('li');
+            health.replaceChildren(li);
+            fail(li, e);
         }
     }
 
@@ -91,10 +107,9 @@ export function render(main) {
                         h('td.num', null, fmtNum(r.count)))))));
             }
         } catch (e) {
-            if (e.name !== 'AbortError') {
-                chart.replaceChildren(errorBox(e));
-                top.replaceChildren();
-            }
+            fail(chart, e);
+            top.replaceChildren();
+            sev.replaceChildren();
         }
     }
 

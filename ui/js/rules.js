@@ -71,7 +71,7 @@ export function render(main, { query }) {
         const st = r.status || {};
         return h('tr', { 'data-rule-id': r.id },
             h('td', null, h('a.rulename', { href: `#/rules/${r.id}` }, r.name),
-                r.description ? h('div.muted.desc', null, r.description) : null),
+                r.description ? h('div.muted.rdesc', null, r.description) : null),
             h('td', null, severityBadge(r.severity)),
             h('td', null, (r.tags || []).map((t) => h('button.tag', { type: 'button', title: `Only rules tagged ${t}`, onclick: () => { tag.value = t; load(); } }, t))),
             h('td', null, h(`span.state.state-${st.state || 'pending'}`, { title: st.error || '' }, st.state || 'pending'),

@@ -22,7 +22,7 @@ export function render(main) {
         }
     }
 
-    const form = h('form.card', {
+    const form = h('form.card.keyform', {
         onsubmit: (e) => {
             e.preventDefault();
             setKey(input.value.trim());
