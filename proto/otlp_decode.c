@@ -195,6 +195,7 @@ typedef struct {
 
 typedef struct {
     const uint8_t           *base;
+    const uint8_t           *end;           /* of the body */
     const bt_otlp_limits_t  *lim;
     uint32_t                 max_depth;
     bt_otlp_scan_t          *scan;
@@ -436,12 +437,81 @@ scan_field(scanner_t *s, const uint8_t *p, const uint8_t *end, field_t *f)
 }
 
 
+/*
+ * The next most common cases without the general varint loops: a one- or
+ * two-byte tag (Span.flags is field 16) with a two-byte length (a span is
+ * a few hundred bytes) or a fixed-width value.  Returns 0 with f filled,
+ * or -1 when the general path must run.
+ */
+static inline int
+scan_field_two(const uint8_t *p, const uint8_t *end, field_t *f)
+{
+    const uint8_t  *q;
+    uint32_t        tag, n;
+
+    if (end - p < 3 || (p[0] & 0xf8) == 0) {
+        return -1;
+    }
+
+    if (p[0] < 0x80) {
+        tag = p[0];
+        q = p + 1;
+    } else if (p[1] < 0x80) {
+        tag = (p[0] & 0x7fu) | ((uint32_t) p[1] << 7);
+        q = p + 2;
+    } else {
+        return -1;
+    }
+
+    f->num = tag >> 3;
+    f->wt = tag & 7;
+    f->raw = q;
+    f->p = q;
+    f->n = 0;
+    f->v = 0;
+
+    switch (f->wt) {
+    case WT_LEN:
+        if (end - q < 2 || q[0] < 0x80 || q[1] >= 0x80) {
+            return -1;
+        }
+        n = (q[0] & 0x7fu) | ((uint32_t) q[1] << 7);
+        q += 2;
+        if (n > (size_t) (end - q)) {
+            return -1;
+        }
+        f->n = n;
+        f->p = q;
+        f->next = q + n;
+        return 0;
+    case WT_I64:
+        if (end - q < 8) {
+            return -1;
+        }
+        f->next = q + 8;
+        return 0;
+    case WT_I32:
+        if (end - q < 4) {
+            return -1;
+        }
+        f->next = q + 4;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+
 static int
 scan_field_slow(scanner_t *s, const uint8_t *p, const uint8_t *end,
     field_t *f)
 {
     const uint8_t  *at = p;
     uint64_t        v;
+
+    if (scan_field_two(p, end, f) == 0) {
+        return 0;
+    }
 
     if (get_varint(&p, end, 5, &v) != 0) {
         return malformed(s, at, "bad field tag");
@@ -544,10 +614,10 @@ note_bad(info_t *i, const char *why)
  * holding one scalar, all with one-byte tags and lengths, the value ending
  * exactly where the KeyValue ends.  Recognising it in one go (both passes)
  * skips the general field loops.  The shape check is itself complete
- * validation of those bytes.  Returns 1 and fills key and val, or 0 when
- * the general path must run.
+ * validation of those bytes.  Returns 1 and fills key and val (val->n is 0
+ * for the scalars), or 0 when the general path must run.
  */
-static inline int
+static inline __attribute__((always_inline)) int
 kv_fast(const uint8_t *p, uint32_t n, eff_t *key, eff_t *val)
 {
     const uint8_t  *v;
@@ -596,6 +666,7 @@ kv_fast(const uint8_t *p, uint32_t n, eff_t *key, eff_t *val)
             return 0;
         }
         val->type = BT_VAL_INT;
+        val->n = 0;
         val->num = x;
         return 1;
 
@@ -604,6 +675,7 @@ kv_fast(const uint8_t *p, uint32_t n, eff_t *key, eff_t *val)
             return 0;
         }
         val->type = BT_VAL_DOUBLE;
+        val->n = 0;
         val->num = bt_rd64(v + 1);
         return 1;
 
@@ -612,6 +684,7 @@ kv_fast(const uint8_t *p, uint32_t n, eff_t *key, eff_t *val)
             return 0;
         }
         val->type = BT_VAL_BOOL;
+        val->n = 0;
         val->num = v[1] != 0;
         return 1;
 
@@ -1239,6 +1312,104 @@ typedef struct {
 
 
 /*
+ * Copies n bytes, usually a short key or value: two 16-byte moves when both
+ * sides have 32 bytes to spare (the bytes written past n are free scratch
+ * that the next write covers), else memcpy.  Saves a libc call for most
+ * keys and values.
+ */
+static inline __attribute__((always_inline)) void
+copy_short(uint8_t *dst, const uint8_t *dst_end, const uint8_t *src,
+    const uint8_t *src_end, uint32_t n)
+{
+    if (n <= 32 && dst_end - dst >= 32 && src_end - src >= 32) {
+        memcpy(dst, src, 16);
+        if (n > 16) {
+            memcpy(dst + 16, src + 16, 16);
+        }
+        return;
+    }
+
+    memcpy(dst, src, n);
+}
+
+
+/*
+ * A span attribute in the shape kv_fast recognises: what scan_attr,
+ * scan_kv and wr_attr_kv do, in one go.  Returns 0 when f is not of that
+ * shape (nothing done), else 1 after adding it to *attrs and, if *sect is
+ * not NULL, writing it to the scratch; *sect becomes NULL when it can't be
+ * (a broken limit, which rejects the span, or a full scratch).
+ */
+static inline int
+span_attr_fast(scanner_t *s, const field_t *f, info_t *attrs,
+    uint8_t **sect)
+{
+    eff_t      key, val = { BT_VAL_EMPTY, NULL, 0, 0 };
+    uint32_t   max = s->lim->max_value_len, vsize, four;
+    uint8_t   *w;
+
+    if (f->wt != WT_LEN || !kv_fast(f->p, f->n, &key, &val)) {
+        return 0;
+    }
+
+    vsize = val.type == BT_VAL_STRING || val.type == BT_VAL_BYTES
+            ? 5 + val.n : val.type == BT_VAL_BOOL ? 6 : 13;
+    attrs->size += 4 + (uint64_t) key.n + vsize;
+
+    if (key.n > max || val.n > max || s->max_depth < 1) {
+        /* scan_kv's and scan_attr's order */
+        if (val.n > max) {
+            note_bad(attrs, "a value is longer than the limit");
+        }
+        if (key.n > max) {
+            note_bad(attrs, "an attribute key is longer than the limit");
+        }
+        if (s->max_depth < 1) {
+            note_bad(attrs, "a value is nested deeper than the limit");
+        }
+        *sect = NULL;
+        return 1;
+    }
+
+    if (*sect == NULL) {
+        return 1;
+    }
+
+    w = s->sw.w;
+    if ((uint64_t) (s->sw.end - w) < 4 + (uint64_t) key.n + vsize) {
+        *sect = NULL;
+        return 1;
+    }
+
+    memcpy(w, &key.n, 4);
+    copy_short(w + 4, s->sw.end, key.p, s->end, key.n);
+    w += 4 + key.n;
+    w[0] = val.type;
+
+    switch (val.type) {
+    case BT_VAL_STRING:
+    case BT_VAL_BYTES:
+        memcpy(w + 1, &val.n, 4);
+        copy_short(w + 5, s->sw.end, val.p, s->end, val.n);
+        break;
+    case BT_VAL_BOOL:
+        four = 1;
+        memcpy(w + 1, &four, 4);
+        w[5] = (uint8_t) val.num;
+        break;
+    default:    /* INT, DOUBLE */
+        four = 8;
+        memcpy(w + 1, &four, 4);
+        memcpy(w + 5, &val.num, 8);
+        break;
+    }
+
+    s->sw.w = w + vsize;
+    return 1;
+}
+
+
+/*
  * One span: validates it and, if it is acceptable, adds its record size to
  * the scan.  A rejected span is counted and its reason kept.  With a
  * scratch, it also leaves the span's descriptor and attribute section
@@ -1258,9 +1429,7 @@ scan_span(scanner_t *s, const uint8_t *p, uint32_t n, const span_ctx_t *ctx)
     uint64_t        size, kind = 0, start = 0, stop = 0;
     uint8_t        *sect = NULL;
     const char     *bad;
-    eff_t           key, val;
     span_desc_t    *d;
-    int             rc;
 
     /* the attribute section goes to the scratch as it is validated */
     if (s->scratch != NULL) {
@@ -1278,36 +1447,18 @@ scan_span(scanner_t *s, const uint8_t *p, uint32_t n, const span_ctx_t *ctx)
         }
 
         if (f.num == F_SPAN_ATTRIBUTES) {
-            /* the common shape inline: what scan_attr and scan_kv do */
-            if (f.wt == WT_LEN && kv_fast(f.p, f.n, &key, &val)) {
-                attrs.size += 4 + (uint64_t) key.n + fast_value_size(&val);
+            if (span_attr_fast(s, &f, &attrs, &sect)) {
                 nattrs++;
-                if (val.n > s->lim->max_value_len
-                    && (val.type == BT_VAL_STRING
-                        || val.type == BT_VAL_BYTES))
-                {
-                    note_bad(&attrs, "a value is longer than the limit");
-                }
-                if (key.n > s->lim->max_value_len) {
-                    note_bad(&attrs,
-                             "an attribute key is longer than the limit");
-                }
-                if (s->max_depth < 1) {
-                    note_bad(&attrs,
-                             "a value is nested deeper than the limit");
-                }
-                rc = sect ? wr_attr_kv(&s->sw, &key, &val) : 0;
-
-            } else {
-                if (scan_attr(s, &f, "Span.attributes", &attrs, &nattrs,
-                              NULL, NULL) != 0)
-                {
-                    return -1;
-                }
-                rc = sect ? wr_attr(&s->sw, &f) : 0;
+                p = f.next;
+                continue;
             }
 
-            if (rc != 0) {
+            if (scan_attr(s, &f, "Span.attributes", &attrs, &nattrs, NULL,
+                          NULL) != 0)
+            {
+                return -1;
+            }
+            if (sect != NULL && wr_attr(&s->sw, &f) != 0) {
                 /* a limit (the span is rejected) or a full scratch */
                 sect = NULL;
             }
@@ -1670,6 +1821,7 @@ bt_otlp_scan(const uint8_t *body, size_t len, const bt_otlp_limits_t *lim,
     last_scan.batch_len = 0;
 
     s.base = body;
+    s.end = body + len;
     s.lim = lim;
     s.max_depth = clamp_depth(lim);
     s.scan = scan;
