@@ -5,17 +5,25 @@
  * error messages that name the place.  Converted bodies go through the
  * protobuf walker and the reference, so what is checked is what the engine
  * would see.
+ *
+ * The streaming reader's own cases (escapes, surrogates, UTF-8, numbers at
+ * jansson's limits, depth, whitespace, repeated names, unknown values) are
+ * each also run through the old jansson + protobuf-c converter
+ * (t/lib/otlp_json_ref.c): same decision, same batches after the walker.
+ * So is every JSON body of the corpus.
  */
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <criterion/criterion.h>
 
 #include "proto/otlp_decode.h"
 #include "proto/otlp_json.h"
 #include "shm/bt_span.h"
+#include "t/lib/otlp_json_ref.h"
 #include "t/lib/otlp_ref.h"
 
 #define SPEC_FIXTURE  "t/corpus/otlp/spec-example-trace.json"
@@ -457,4 +465,396 @@ Test(json, nesting_is_bounded)
     s = deep_json(2000);        /* beyond jansson's own bound */
     cr_assert_eq(convert(s, &o, err), -1);
     free(s);
+}
+
+
+/* ---- the streaming reader against the old converter ---------------------- */
+
+/* Checks json against the reference; returns the shared decision. */
+static int
+same_n(const char *json, size_t len)
+{
+    uint8_t  *pb;
+    size_t    pb_len;
+    char      why[512], err[256];
+    int       rc;
+
+    cr_assert_eq(otlp_json_ref_compare(json, len, &lim, why, sizeof(why)), 0,
+                 "%s: %.200s", why, json);
+    rc = bt_otlp_json_to_pb(json, len, &pb, &pb_len, err, sizeof(err));
+    free(pb);
+    return rc;
+}
+
+
+static int
+same(const char *json)
+{
+    return same_n(json, strlen(json));
+}
+
+
+/* converted, and the first span's name is want (n bytes) */
+static void
+name_is(const char *json, const char *want, size_t n)
+{
+    out_t  o;
+
+    cr_assert_eq(same(json), 0, "%s", json);
+    ok(json, &o);
+    cr_assert_eq(o.scan.accepted, 1);
+    cr_assert_eq(o.span.name.n, n, "%s", json);
+    cr_assert_arr_eq(o.span.name.p, want, n);
+    free(o.batch);
+}
+
+
+static void
+refused_as_json(const char *json)
+{
+    out_t  o;
+    char   err[256];
+
+    cr_assert_eq(same(json), -1, "converted: %s", json);
+    cr_assert_eq(convert(json, &o, err), -1);
+    cr_assert(strncmp(err, "invalid JSON at line ", 21) == 0, "%s: %s", json,
+              err);
+}
+
+
+Test(stream, escapes_decode)
+{
+    name_is(SPAN("\"name\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\te\""),
+            "a\"b\\c/d\b\f\n\r\te", 13);
+    name_is(SPAN("\"name\":\"\\u0041\\u00e9\\u20AC\""), "A\xc3\xa9\xe2\x82\xac",
+            6);
+    name_is(SPAN("\"name\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\""),
+            "caf\xc3\xa9 \xf0\x9f\x98\x80", 10);
+    /* \u0000 cuts a string where the old converter's C strings ended */
+    name_is(SPAN("\"name\":\"ab\\u0000cd\""), "ab", 2);
+    /* an escaped name is still the name */
+    name_is(SPAN("\"na\\u006de\":\"esc\""), "esc", 3);
+
+    refused_as_json(SPAN("\"name\":\"\\x\""));
+    refused_as_json(SPAN("\"name\":\"\\u12\""));
+    refused_as_json(SPAN("\"name\":\"tab\there\""));
+    refused_as_json(SPAN("\"na\\u0000me\":\"NUL in a name\""));
+}
+
+
+Test(stream, surrogate_pairs)
+{
+    name_is(SPAN("\"name\":\"\\ud83d\\ude00\""), "\xf0\x9f\x98\x80", 4);
+    name_is(SPAN("\"name\":\"\\uD834\\uDD1E\""), "\xf0\x9d\x84\x9e", 4);
+
+    refused_as_json(SPAN("\"name\":\"\\ud83d\""));
+    refused_as_json(SPAN("\"name\":\"\\ud83dx\""));
+    refused_as_json(SPAN("\"name\":\"\\ude00\\ud83d\""));
+    refused_as_json(SPAN("\"name\":\"\\ud83d\\ud83d\""));
+    refused_as_json(SPAN("\"name\":\"\\ud83d\\n\""));
+}
+
+
+Test(stream, invalid_utf8_is_refused)
+{
+    static const char *const  bad[] = {
+        "\xc0\x80",             /* overlong */
+        "\xe0\x80\x80",
+        "\xed\xa0\x80",         /* an encoded surrogate */
+        "\xf4\x90\x80\x80",     /* past U+10FFFF */
+        "\xf5\x80\x80\x80",
+        "\x80",
+        "\xc3",                 /* cut short */
+        "\xe2\x82",
+        "\xff"
+    };
+    char    buf[512];
+    size_t  i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(buf, sizeof(buf), SPAN("\"name\":\"a%sb\""), bad[i]);
+        refused_as_json(buf);
+        /* outside strings too */
+        snprintf(buf, sizeof(buf), "{\"x\":1%s}", bad[i]);
+        refused_as_json(buf);
+    }
+}
+
+
+Test(stream, numbers_at_jansson_limits)
+{
+    out_t     o;
+    bt_val_t  v;
+
+    ok(SPAN("\"attributes\":["
+            "{\"key\":\"max\",\"value\":{\"intValue\":9223372036854775807}},"
+            "{\"key\":\"min\",\"value\":{\"intValue\":-9223372036854775808}},"
+            "{\"key\":\"mz\",\"value\":{\"doubleValue\":-0}},"
+            "{\"key\":\"tiny\",\"value\":{\"doubleValue\":-0.0e-1}},"
+            "{\"key\":\"e\",\"value\":{\"doubleValue\":1E+2}}],"
+            "\"x\":[1e-400, 123456789012345678901234567890.5, -0.0]"), &o);
+    cr_assert(bt_attrs_get(&o.span.attrs, "max", 3, &v));
+    cr_assert_eq(bt_val_int(&v), INT64_MAX);
+    cr_assert(bt_attrs_get(&o.span.attrs, "min", 3, &v));
+    cr_assert_eq(bt_val_int(&v), INT64_MIN);
+    cr_assert(bt_attrs_get(&o.span.attrs, "mz", 2, &v));
+    cr_assert_not(signbit(bt_val_double(&v)), "-0 was an integer, 0");
+    cr_assert(bt_attrs_get(&o.span.attrs, "tiny", 4, &v));
+    cr_assert(signbit(bt_val_double(&v)), "-0.0e-1 is a real");
+    cr_assert(bt_attrs_get(&o.span.attrs, "e", 1, &v));
+    cr_assert_eq(bt_val_double(&v), 100.0);
+    free(o.batch);
+    cr_assert_eq(same(SPAN("\"attributes\":[{\"key\":\"k\",\"value\":"
+                           "{\"intValue\":9223372036854775807}}]")), 0);
+
+    /* jansson refuses these as JSON, even where nobody reads them */
+    refused_as_json(SPAN("\"x\":9223372036854775808"));
+    refused_as_json(SPAN("\"x\":-9223372036854775809"));
+    refused_as_json(SPAN("\"x\":100000000000000000000000"));
+    refused_as_json(SPAN("\"x\":1e309"));
+    refused_as_json(SPAN("\"x\":-1E400"));
+    refused_as_json(SPAN("\"x\":01"));
+    refused_as_json(SPAN("\"x\":1."));
+    refused_as_json(SPAN("\"x\":.5"));
+    refused_as_json(SPAN("\"x\":+1"));
+    refused_as_json(SPAN("\"x\":1e"));
+    refused_as_json(SPAN("\"x\":-"));
+
+    /* strings of numbers: strtoull's range, and what it tolerates */
+    fails_with(SPAN("\"startTimeUnixNano\":\"18446744073709551616\""),
+               "resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: "
+               "not an integer");
+    cr_assert_eq(same(SPAN("\"startTimeUnixNano\":\"18446744073709551616\"")),
+                 -1);
+    cr_assert_eq(same(SPAN("\"startTimeUnixNano\":\"\\t5\"")), 0);
+    cr_assert_eq(same(SPAN("\"startTimeUnixNano\":\"5\\u0000x\"")), 0);
+    cr_assert_eq(same(SPAN("\"startTimeUnixNano\":\"+5\"")), -1);
+    cr_assert_eq(same(SPAN("\"startTimeUnixNano\":1.8446744073709552e19")),
+                 -1);
+    cr_assert_eq(same(SPAN("\"startTimeUnixNano\":1.8446744073709550e19")),
+                 0);
+    cr_assert_eq(same(SPAN("\"kind\":\"SPAN_KIND_CLIENT\\u0000x\"")), 0);
+    cr_assert_eq(same(SPAN("\"kind\":-1")), 0);
+    cr_assert_eq(same(SPAN("\"kind\":2147483648")), -1);
+    cr_assert_eq(same(SPAN("\"flags\":4294967296")), -1);
+    cr_assert_eq(same(SPAN("\"attributes\":[{\"key\":\"k\",\"value\":"
+                           "{\"doubleValue\":\"1e999\"}}]")), -1);
+    cr_assert_eq(same(SPAN("\"attributes\":[{\"key\":\"k\",\"value\":"
+                           "{\"doubleValue\":\" 0x1p3\"}}]")), 0);
+}
+
+
+Test(stream, whitespace_and_trailing_bytes)
+{
+    out_t  o;
+
+    ok(" \t\r\n{ \"resourceSpans\" :\n[ {\r\"scopeSpans\"\t: [ { \"spans\" :"
+       " [ { \"traceId\" : \"5b8efff798038103d269b633813fc60c\" ,\n"
+       "\"spanId\":\"eee19b7ec3c1b174\" , \"name\" : \"ws\" } ] } ] } ] }"
+       " \n\t\r ", &o);
+    cr_assert_eq(o.scan.accepted, 1);
+    cr_assert(str_is(o.span.name, "ws"));
+    free(o.batch);
+
+    refused_as_json("{} x");
+    refused_as_json("{}{}");
+    refused_as_json("{\"resourceSpans\":[]},");
+    refused_as_json("\xef\xbb\xbf{}");      /* a BOM */
+    refused_as_json("{\"a\":1,}");
+    refused_as_json("{\"a\":[1,]}");
+    refused_as_json("{\"a\" 1}");
+    refused_as_json("{'a':1}");
+    refused_as_json("{\"a\":tru}");
+    refused_as_json("{\"a\":nulls}");
+    refused_as_json("{\"a\":\f1}");
+    refused_as_json("");
+    refused_as_json("   ");
+    refused_as_json("5");
+    refused_as_json("\"s\"");
+    refused_as_json("{\"resourceSpans\":[");
+    cr_assert_eq(same_n("{}\0", 3), -1, "a NUL byte after the body");
+    cr_assert_eq(same("[]"), -1);
+    cr_assert_eq(same("{}"), 0);
+}
+
+
+/* value nested n containers deep (all unknown), inside a span */
+static char *
+deep_unknown(int n, const char *open, const char *close, const char *inner)
+{
+    size_t  cap = (size_t) n * 8 + 1024;
+    char   *s = malloc(cap), *p = s;
+    int     i;
+
+    p += sprintf(p, "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{"
+                 "\"traceId\":\"5b8efff798038103d269b633813fc60c\","
+                 "\"spanId\":\"eee19b7ec3c1b174\",\"x\":");
+    for (i = 0; i < n; i++) {
+        p += sprintf(p, "%s", open);
+    }
+    p += sprintf(p, "%s", inner);
+    for (i = 0; i < n; i++) {
+        p += sprintf(p, "%s", close);
+    }
+    sprintf(p, "}]}]}]}");
+    return s;
+}
+
+
+Test(stream, depth_limit_is_janssons)
+{
+    char  *s;
+    int    n, accepted = 0;
+
+    /* the span's "x" is at depth 8: 2040 more arrays reach 2048 */
+    for (n = 2036; n <= 2044; n++) {
+        s = deep_unknown(n, "[", "]", "");
+        if (same(s) == 0) {
+            accepted = n;
+        }
+        free(s);
+        s = deep_unknown(n, "[", "]", "1");
+        same(s);
+        free(s);
+        s = deep_unknown(n, "{\"a\":", "}", "true");
+        same(s);
+        free(s);
+    }
+    cr_assert(accepted >= 2036 && accepted < 2044, "limit at %d", accepted);
+
+    s = deep_unknown(100000, "[", "]", "");
+    cr_assert_eq(same(s), -1);
+    free(s);
+}
+
+
+Test(stream, unknown_values_are_skipped_whole)
+{
+    out_t  o;
+
+    ok("{\"u\":{\"a\":[1,{\"b\":[true,false,null,\"s\\u00e9\\ud83d\\ude00\","
+       "-0.5e+3,{}]}],\"c\":{\"resourceSpans\":5}},"
+       "\"resourceSpans\":[{\"u\":[[],[[]],{\"\":\"\"}],\"scopeSpans\":[{"
+       "\"u\":\"spans\",\"spans\":[{\"traceId\":"
+       "\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"eee19b7ec3c1b174\","
+       "\"traceid\":\"zz\",\"\":{\"name\":5},\"name\":\"kept\","
+       "\"status\":{\"u\":[1],\"code\":2,\"v\":{}},"
+       "\"attributes\":[{\"u\":{\"key\":1},\"key\":\"k\",\"value\":"
+       "{\"u\":[],\"stringValue\":\"v\",\"w\":null}}]}]}]}]}", &o);
+    cr_assert_eq(o.scan.accepted, 1);
+    cr_assert(str_is(o.span.name, "kept"));
+    cr_assert_eq(o.span.status, BT_STATUS_ERROR);
+    cr_assert_eq(o.span.attrs.count, 1);
+    free(o.batch);
+}
+
+
+Test(stream, repeated_names_the_later_wins)
+{
+    out_t  o;
+
+    /* as jansson's objects did: the later member replaces the earlier */
+    name_is(SPAN("\"name\":\"a\",\"name\":\"b\""), "b", 1);
+    name_is(SPAN("\"name\":5,\"name\":\"b\""), "b", 1);
+    name_is(SPAN("\"name\":\"a\",\"name\":null"), "", 0);
+    /* camelCase wins over snake_case whatever the order */
+    ok(SPAN("\"parentSpanId\":\"eee19b7ec3c1b173\","
+            "\"parent_span_id\":\"zz\""), &o);
+    cr_assert_eq(o.span.parent_id[7], 0x73);
+    free(o.batch);
+    ok(SPAN("\"parent_span_id\":\"zz\","
+            "\"parentSpanId\":\"eee19b7ec3c1b173\""), &o);
+    cr_assert_eq(o.span.parent_id[7], 0x73);
+    free(o.batch);
+    /* a camelCase null hides the snake_case value */
+    cr_assert_eq(same(SPAN("\"start_time_unix_nano\":\"5\","
+                           "\"startTimeUnixNano\":null")), 0);
+    ok(SPAN("\"start_time_unix_nano\":\"5\",\"startTimeUnixNano\":null"), &o);
+    cr_assert_eq(o.span.start_ns, 0);
+    free(o.batch);
+
+    /* whole lists replaced, errors in the loser forgotten */
+    cr_assert_eq(same("{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+                      "{\"traceId\":\"zz\"}]}]}],\"resourceSpans\":[]}"), 0);
+    cr_assert_eq(same("{\"resourceSpans\":[],\"resource_spans\":[1]}"), 0);
+    cr_assert_eq(same("{\"resource_spans\":[1],\"resource_spans\":[]}"), 0);
+    cr_assert_eq(same(SPAN("\"attributes\":[{\"key\":\"a\",\"value\":"
+                           "{\"intValue\":1,\"intValue\":\"x\"}}]")), -1);
+    cr_assert_eq(same(SPAN("\"attributes\":[{\"key\":\"a\",\"value\":"
+                           "{\"intValue\":\"x\",\"int_value\":1,"
+                           "\"intValue\":2}}]")), 0);
+    cr_assert_eq(same(SPAN("\"attributes\":[{\"key\":\"a\",\"value\":"
+                           "{\"stringValue\":\"s\",\"int_value\":null}}]")),
+                 0);
+    cr_assert_eq(same(SPAN("\"attributes\":[{\"key\":\"a\",\"value\":"
+                           "{\"stringValue\":\"s\",\"int_value\":1}}]")), -1);
+}
+
+
+Test(stream, syntax_errors_win_over_mapping_errors)
+{
+    out_t  o;
+    char   err[256];
+
+    /* the bad id comes first, the bad JSON later: jansson saw the JSON */
+    cr_assert_eq(convert(SPAN("\"parentSpanId\":\"zz\",\"x\":[1,]"), &o,
+                         err), -1);
+    cr_assert(strncmp(err, "invalid JSON at line 1, column ", 31) == 0, "%s",
+              err);
+    cr_assert_eq(same(SPAN("\"parentSpanId\":\"zz\",\"x\":[1,]")), -1);
+}
+
+
+Test(stream, first_error_in_the_old_order)
+{
+    /* the old converter read traceId before kind, whatever the text says */
+    fails_with("{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{"
+               "\"kind\":\"nope\",\"traceId\":\"zz\"}]}]}]}",
+               "resourceSpans[0].scopeSpans[0].spans[0].traceId: not hex");
+    fails_with(SPAN("\"attributes\":[{\"key\":\"k\",\"value\":"
+                    "{\"bytesValue\":\"!\",\"stringValue\":\"a\"}}]"),
+               "resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value."
+               "bytesValue: an AnyValue holds only one value");
+}
+
+
+/* every JSON body under dir, against the reference */
+static int
+corpus_dir(const char *dir)
+{
+    DIR            *d = opendir(dir);
+    struct dirent  *e;
+    char            path[1024], *body;
+    FILE           *f;
+    long            n;
+    int             count = 0;
+
+    cr_assert_not_null(d, "%s", dir);
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".pb") != NULL) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        f = fopen(path, "rb");
+        cr_assert_not_null(f, "%s", path);
+        fseek(f, 0, SEEK_END);
+        n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        body = malloc((size_t) n + 1);
+        cr_assert_eq(fread(body, 1, (size_t) n, f), (size_t) n);
+        fclose(f);
+        same_n(body, (size_t) n);
+        free(body);
+        count++;
+    }
+    closedir(d);
+    return count;
+}
+
+
+Test(stream, corpus_agrees_with_the_old_converter)
+{
+    cr_assert_gt(corpus_dir("t/corpus/otlp/json"), 5);
+    cr_assert_gt(corpus_dir("t/corpus/otlp/fuzz_json"), 100);
+    cr_assert_gt(corpus_dir("t/corpus/otlp/found"), 0);
 }
