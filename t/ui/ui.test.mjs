@@ -95,6 +95,7 @@ try {
         assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
         assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
         assert.equal(r.headers.get('cache-control'), 'no-cache');
+        assert.equal(r.headers.get('content-type'), 'text/html; charset=utf-8');
         const a = await fetch(base + '/js/app.js');
         assert.equal(a.status, 200);
         assert.match(a.headers.get('content-type') || '', /javascript/);
