@@ -301,6 +301,21 @@ try {
         await shot('overview');
     });
 
+    await step('editor: edit a saved rule (PUT with its version)', async () => {
+        await nav('Rules').click();
+        const row = page.locator('tr', { hasText: 'PII without audit log' });
+        await row.getByRole('link', { name: 'Edit' }).click();
+        await page.getByRole('heading', { name: 'Edit rule' }).waitFor();
+        assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), 'PII without audit log');
+        assert.equal(await page.getByLabel('Rule', { exact: true }).inputValue(), GOOD);
+        await page.locator('.vstate', { hasText: /^Valid$/ }).waitFor();
+        await page.getByLabel('Severity').selectOption('high');
+        await page.getByRole('button', { name: 'Save' }).click();
+        await page.waitForURL(/#\/rules$/);
+        await row.locator('.sev-high').waitFor();
+        assert.match(await row.textContent(), /v2/);
+    });
+
     await step('keyboard: nav by Tab, delete a rule with the confirmation dialog', async () => {
         await nav('Rules').focus();
         await page.keyboard.press('Enter');
@@ -331,6 +346,7 @@ try {
         await page.route('**/api/v1/**', (r) => r.abort());
         await nav('Signals').click();
         await page.getByText('The API is not reachable').first().waitFor();
+        await page.getByText('Not updating').waitFor();
         await shot('signals-api-down');
         await page.unroute('**/api/v1/**');
         await page.waitForTimeout(2500);      // the list recovers by itself

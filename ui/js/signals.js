@@ -16,6 +16,13 @@ export function render(main, { query }) {
     const status = select([['', 'Any'], ['open', 'open'], ['acknowledged', 'acknowledged'], ['resolved', 'resolved']], query.get('status') || '');
     const range = select(RANGES, query.get('range') || '');
     const out = h('div');
+    const liveDot = h('span.dot.up', { 'aria-hidden': 'true' });
+    const liveText = h('span', null, 'Live');
+    const live = h('span.live', { title: 'The list refreshes every 2 s' }, liveDot, liveText);
+    const setLive = (ok) => {
+        liveDot.className = `dot ${ok ? 'up' : 'down'}`;
+        liveText.textContent = ok ? 'Live' : 'Not updating';
+    };
     const note = h('p.muted.count', { 'aria-live': 'polite' });
     const more = h('button', { type: 'button', hidden: true }, 'Load more');
     const tbody = h('tbody');
@@ -24,7 +31,7 @@ export function render(main, { query }) {
         tbody);
 
     main.append(
-        h('div.titlebar', null, h('h1', null, 'Signals'), h('span.live', null, h('span.dot.up', { 'aria-hidden': 'true' }), 'Live')),
+        h('div.titlebar', null, h('h1', null, 'Signals'), live),
         h('form.filters', { role: 'search', 'aria-label': 'Filter signals', onsubmit: (e) => e.preventDefault() },
             field('Rule', rule), field('Severity', sev), field('Status', status), field('Time', range)),
         out, note, table, more);
@@ -59,6 +66,7 @@ export function render(main, { query }) {
             const r = await api('GET', '/signals', { query: params() });
             if (my !== seq || stopped) return;
             out.replaceChildren();
+            setLive(true);
             const first = r.signals || [];
             if (cursor === null) cursor = r.next_cursor;
             const seen = new Set(first.map((s) => s.id));
@@ -69,6 +77,7 @@ export function render(main, { query }) {
             note.textContent = `${first.length + extra.length}${cursor ? '+' : ''} signal${first.length + extra.length === 1 ? '' : 's'} · updated ${new Date().toLocaleTimeString([], { hour12: false })}`;
         } catch (e) {
             if (my === seq && !stopped) {
+                setLive(false);
                 out.replaceChildren(errorBox(e));
                 table.hidden = true;
                 note.textContent = '';
