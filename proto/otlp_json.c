@@ -78,6 +78,7 @@ typedef struct {
     size_t          ocap;
 
     uint8_t        *scratch;    /* strings with escapes, long numbers */
+    int             nul;        /* a decoded string held \u0000 */
     size_t          scap;
 
     char           *err;
@@ -400,6 +401,8 @@ utf8_len(const uint8_t *p, const uint8_t *end)
 }
 
 
+#define ONES     0x0101010101010101ull
+
 #define STR_ESC  1      /* holds escapes: decode before use */
 #define STR_NUL  2      /* holds \u0000 */
 
@@ -419,6 +422,19 @@ scan_string(jr_t *r, const uint8_t **s, size_t *n, int *flags)
     *s = p;
 
     for ( ;; ) {
+        /* eight plain bytes at a time: none below 0x20, none '"' or '\\',
+         * none non-ASCII */
+        while (end - p >= 8) {
+            uint64_t  x;
+
+            memcpy(&x, p, 8);
+            if ((((x - ONES * 0x20) | ((x ^ ONES * '"') - ONES)
+                  | ((x ^ ONES * '\\') - ONES) | x) & ONES * 0x80) != 0)
+            {
+                break;
+            }
+            p += 8;
+        }
         while (p < end && str_class[*p] == 0) {
             p++;
         }
@@ -567,10 +583,12 @@ get_str(jr_t *r, const uint8_t **s, size_t *n)
 {
     int  flags, rc;
 
+    r->nul = 0;
     rc = scan_string(r, s, n, &flags);
     if (rc != J_OK || !(flags & STR_ESC)) {
         return rc;
     }
+    r->nul = flags & STR_NUL;
     if (need_scratch(r, *n) != J_OK) {
         return J_NOMEM;
     }
@@ -606,6 +624,63 @@ cstr(jr_t *r, const uint8_t *s, size_t n, char *buf, size_t size)
     memmove(c, s, n);
     c[n] = '\0';
     return c;
+}
+
+
+/*
+ * A checked real token [s, e) with at most 15 digits and a small power of
+ * ten: both are exact doubles, so one multiplication or division rounds
+ * correctly, as strtod does.  Returns 1 with *d, or 0 when strtod must do.
+ */
+static int
+real_fast(const uint8_t *s, const uint8_t *e, double *d)
+{
+    static const double  pow10[] = {
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
+        1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+    };
+    uint64_t  m = 0;
+    int       neg = 0, digits = 0, frac = 0, in_frac = 0, x = 0, xneg = 0,
+              xdigits = 0, k;
+
+    if (*s == '-') {
+        neg = 1;
+        s++;
+    }
+    for (; s < e && *s != 'e' && *s != 'E'; s++) {
+        if (*s == '.') {
+            in_frac = 1;
+            continue;
+        }
+        m = m * 10 + (uint64_t) (*s - '0');
+        frac += in_frac;
+        if (++digits > 15) {
+            return 0;
+        }
+    }
+    if (s < e) {
+        s++;
+        if (*s == '+' || *s == '-') {
+            xneg = *s == '-';
+            s++;
+        }
+        for (; s < e; s++) {
+            x = x * 10 + (*s - '0');
+            if (++xdigits > 3) {
+                return 0;
+            }
+        }
+    }
+
+    k = (xneg ? -x : x) - frac;
+    if (k < -22 || k > 22) {
+        return 0;
+    }
+    *d = k >= 0 ? (double) m * pow10[k] : (double) m / pow10[-k];
+    if (neg) {
+        *d = -*d;
+    }
+    return 1;
 }
 
 
@@ -693,6 +768,10 @@ scan_number(jr_t *r, num_t *t, int want)
     t->is_int = 0;
     t->n = (size_t) (p - t->s);
     r->p = p;
+
+    if (real_fast(t->s, p, &t->d)) {
+        return J_OK;
+    }
 
     /* without an exponent only a 309-digit number can overflow */
     if (want || exp || t->n > 300) {
@@ -868,11 +947,13 @@ lookup(const fname_t *f, int nf, const uint8_t *s, size_t n, int flags,
     }
 
     for (i = 0; i < nf; i++) {
-        if (f[i].clen == n && memcmp(f[i].camel, s, n) == 0) {
+        if (f[i].clen == n && f[i].camel[0] == s[0]
+            && memcmp(f[i].camel, s, n) == 0)
+        {
             *camel = 1;
             return i;
         }
-        if (f[i].snake != NULL && f[i].slen == n
+        if (f[i].slen == n && f[i].snake != NULL && f[i].snake[0] == s[0]
             && memcmp(f[i].snake, s, n) == 0)
         {
             *camel = 0;
@@ -1096,7 +1177,7 @@ get_string(jr_t *r, const char *name, uint32_t num, int always)
     if (rc != J_OK) {
         return rc;
     }
-    z = memchr(s, '\0', n);
+    z = r->nul ? memchr(s, '\0', n) : NULL;
     if (z != NULL) {
         n = (size_t) (z - s);
     }
@@ -1227,14 +1308,15 @@ str_int64(jr_t *r, const uint8_t *s, size_t n, int is_signed, uint64_t *out)
     uint64_t        u = 0;
     size_t          i, neg;
 
-    z = memchr(s, '\0', n);
+    z = r->nul ? memchr(s, '\0', n) : NULL;
     if (z != NULL) {
         n = (size_t) (z - s);
     }
 
-    /* the common case: plain digits that can't overflow */
+    /* the common case: plain digits that can't overflow (19 digits fit a
+     * uint64, and strtoull read unsigned ones) */
     neg = is_signed && n > 1 && s[0] == '-';
-    if (n > neg && n - neg <= 18) {
+    if (n > neg && n - neg <= 19 - neg) {
         for (i = neg; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
             u = u * 10 + (uint64_t) (s[i] - '0');
         }
@@ -1377,7 +1459,7 @@ get_enum(jr_t *r, const char *name, uint32_t num, const char *const *names,
         if (rc != J_OK) {
             return rc;
         }
-        z = memchr(s, '\0', n);
+        z = r->nul ? memchr(s, '\0', n) : NULL;
         if (z != NULL) {
             n = (size_t) (z - s);
         }
@@ -1426,7 +1508,7 @@ get_double(jr_t *r, const char *name, uint32_t num)
         if (rc != J_OK) {
             return rc;
         }
-        z = memchr(s, '\0', n);
+        z = r->nul ? memchr(s, '\0', n) : NULL;
         if (z != NULL) {
             n = (size_t) (z - s);
         }

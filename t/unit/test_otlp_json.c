@@ -641,6 +641,24 @@ Test(stream, numbers_at_jansson_limits)
                            "{\"doubleValue\":\"1e999\"}}]")), -1);
     cr_assert_eq(same(SPAN("\"attributes\":[{\"key\":\"k\",\"value\":"
                            "{\"doubleValue\":\" 0x1p3\"}}]")), 0);
+
+    /* reals read exactly as strtod reads them, short ones included */
+    {
+        static const char *const  reals[] = {
+            "0.1", "-0.3", "1.5", "123.456e-5", "9007199254740993.0",
+            "0.000000000000001", "1e22", "1e23", "4.35", "-12345678.25E+3",
+            "1.7976931348623157e308", "5e-324", "2.2250738585072014e-308",
+            "3.14159265358979323846", "0e5", "-0.0", "99999999999999.9e-22"
+        };
+        char    buf[512];
+        size_t  i;
+
+        for (i = 0; i < sizeof(reals) / sizeof(reals[0]); i++) {
+            snprintf(buf, sizeof(buf), SPAN("\"attributes\":[{\"key\":\"k\","
+                     "\"value\":{\"doubleValue\":%s}}]"), reals[i]);
+            cr_assert_eq(same(buf), 0, "%s", reals[i]);
+        }
+    }
 }
 
 
