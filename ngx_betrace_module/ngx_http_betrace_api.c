@@ -49,11 +49,6 @@ static char *ngx_http_betrace_api_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_betrace_api_thread_pool(ngx_conf_t *cf,
     ngx_http_betrace_api_main_conf_t *amcf);
 static ngx_int_t ngx_http_betrace_api_access(ngx_http_request_t *r);
-static ngx_int_t ngx_http_betrace_api_authenticate(ngx_http_request_t *r,
-    ngx_http_betrace_api_main_conf_t *amcf, ngx_uint_t *roles,
-    ngx_str_t *name);
-static ngx_int_t ngx_http_betrace_api_unauthorized(ngx_http_request_t *r,
-    const char *message);
 static ngx_int_t ngx_http_betrace_api_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_betrace_api_split(ngx_http_request_t *r,
     ngx_http_betrace_api_ctx_t *ctx, ngx_int_t *rc);
@@ -836,7 +831,7 @@ ngx_http_betrace_api_access(ngx_http_request_t *r)
  * walk does not stop at a match, so timing says nothing about the table.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_betrace_api_authenticate(ngx_http_request_t *r,
     ngx_http_betrace_api_main_conf_t *amcf, ngx_uint_t *roles,
     ngx_str_t *name)
@@ -893,7 +888,7 @@ ngx_http_betrace_api_authenticate(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_betrace_api_unauthorized(ngx_http_request_t *r, const char *message)
 {
     ngx_table_elt_t  *h;

@@ -169,6 +169,23 @@ ngx_int_t ngx_http_betrace_api_arg(ngx_http_request_t *r, const char *name,
 char *ngx_http_betrace_api_strdup(ngx_http_request_t *r, ngx_str_t *s);
 
 /*
+ * Looks the "Authorization: Bearer" key up in amcf->keys (not NULL) by its
+ * SHA-256, in constant time.  Returns NGX_OK with the key's roles and name,
+ * NGX_DECLINED when there is no Bearer key, NGX_ERROR when the key is
+ * unknown.  Used by the API's router and access phase and by /metrics.
+ */
+ngx_int_t ngx_http_betrace_api_authenticate(ngx_http_request_t *r,
+    ngx_http_betrace_api_main_conf_t *amcf, ngx_uint_t *roles,
+    ngx_str_t *name);
+
+/*
+ * Sends 401 unauthorized with message and WWW-Authenticate: Bearer.
+ * Returns what to finalize the request with.
+ */
+ngx_int_t ngx_http_betrace_api_unauthorized(ngx_http_request_t *r,
+    const char *message);
+
+/*
  * Runs handler(job) in a thread of the "betrace" pool with job->data =
  * data (pool memory the handler may read and write; the request is kept
  * alive until the reply is sent), then sends job->status and job->json

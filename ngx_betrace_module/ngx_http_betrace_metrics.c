@@ -26,9 +26,6 @@
 #include <ngx_http.h>
 #include <ngx_thread_pool.h>
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
-
 #include "ngx_http_betrace_module.h"
 #include "ngx_http_betrace_api_ops.h"
 
@@ -247,68 +244,30 @@ ngx_http_betrace_metrics_handler(ngx_http_request_t *r)
 
 
 /*
- * A read key in "Authorization: Bearer".  Returns NGX_OK, or what to
- * finalize with after a JSON 401/403.  The same lookup as the API's (by
- * SHA-256, every entry compared in constant time), which is static there.
+ * A read key in "Authorization: Bearer", looked up as the API does.
+ * Returns NGX_OK, or what to finalize with after a JSON 401/403.  Unlike
+ * the API, auth on without betrace_api_keys refuses every scrape.
  */
 
 static ngx_int_t
 ngx_http_betrace_metrics_auth(ngx_http_request_t *r)
 {
-    u_char                             hash[SHA256_DIGEST_LENGTH];
-    ngx_str_t                          v;
-    ngx_uint_t                         i, roles, found;
-    ngx_table_elt_t                   *h;
-    ngx_http_betrace_api_key_t        *key;
+    ngx_int_t                          rc;
+    ngx_str_t                          name;
+    ngx_uint_t                         roles;
     ngx_http_betrace_api_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_betrace_api_module);
 
-    found = 0;
-    roles = 0;
+    rc = (amcf->keys == NULL)
+         ? NGX_DECLINED
+         : ngx_http_betrace_api_authenticate(r, amcf, &roles, &name);
 
-    if (r->headers_in.authorization == NULL || amcf->keys == NULL) {
-        goto unauthorized;
-    }
-
-    v = r->headers_in.authorization->value;
-
-    if (v.len < sizeof("Bearer ") - 1
-        || ngx_strncasecmp(v.data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1) != 0)
-    {
-        goto unauthorized;
-    }
-
-    v.data += sizeof("Bearer ") - 1;
-    v.len -= sizeof("Bearer ") - 1;
-
-    while (v.len && v.data[0] == ' ') {
-        v.data++;
-        v.len--;
-    }
-
-    while (v.len && v.data[v.len - 1] == ' ') {
-        v.len--;
-    }
-
-    if (v.len == 0) {
-        goto unauthorized;
-    }
-
-    SHA256(v.data, v.len, hash);
-
-    key = amcf->keys->elts;
-
-    for (i = 0; i < amcf->keys->nelts; i++) {
-        if (CRYPTO_memcmp(key[i].hash, hash, sizeof(hash)) == 0) {
-            found = 1;
-            roles |= key[i].roles;
-        }
-    }
-
-    if (!found) {
-        goto unauthorized;
+    if (rc != NGX_OK) {
+        return ngx_http_betrace_api_unauthorized(r,
+                   r->headers_in.authorization == NULL
+                   ? "an API key is required (Authorization: Bearer <key>)"
+                   : "unknown API key");
     }
 
     if (!(roles & NGX_HTTP_BETRACE_ROLE_READ)) {
@@ -317,23 +276,6 @@ ngx_http_betrace_metrics_auth(ngx_http_request_t *r)
     }
 
     return NGX_OK;
-
-unauthorized:
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    ngx_str_set(&h->value, "Bearer realm=\"betrace\"");
-    r->headers_out.www_authenticate = h;
-
-    return ngx_http_betrace_api_send_error(r, NGX_HTTP_UNAUTHORIZED,
-               "unauthorized", "%s", r->headers_in.authorization == NULL
-               ? "an API key is required (Authorization: Bearer <key>)"
-               : "unknown API key");
 }
 
 
