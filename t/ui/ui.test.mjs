@@ -244,6 +244,13 @@ try {
         assert.match(await page.locator('table.signals tbody').textContent(), /Auth retry storm/);
         await page.getByLabel('Severity').selectOption('');
         await page.waitForFunction(() => document.querySelectorAll('table.signals tbody tr').length === 2);
+        await page.getByLabel('Status').selectOption('resolved');
+        await page.getByText('No signal matches these filters.').waitFor();
+        await page.getByLabel('Status').selectOption('');
+        await page.getByLabel('Time').selectOption('15');
+        await page.waitForFunction(() => document.querySelectorAll('table.signals tbody tr').length === 2);
+        assert.match(page.url(), /range=15/);
+        await page.getByLabel('Time').selectOption('');
     });
 
     await step('trace view: the waterfall with the witness spans highlighted', async () => {
