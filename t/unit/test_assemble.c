@@ -594,9 +594,9 @@ Test(assemble, writes_one_json_line_per_trace_in_the_documented_format)
                      "boom");
     /* the builder's own ms -> ns conversion, rounding included */
     cr_assert_eq(json_integer_value(json_object_get(s, "start_ns")),
-                 (json_int_t) (uint64_t) ((SB_EPOCH_MS + 10) * 1e6));
+                 (json_int_t) (SB_EPOCH_NS + 10000000ULL));
     cr_assert_eq(json_integer_value(json_object_get(s, "end_ns")),
-                 (json_int_t) (uint64_t) ((SB_EPOCH_MS + 15) * 1e6));
+                 (json_int_t) (SB_EPOCH_NS + 15000000ULL));
     cr_assert_str_eq(json_string_value(json_object_get(s, "service")), "svc");
     cr_assert_str_eq(json_string_value(json_object_get(s, "scope")), "lib");
 
@@ -622,7 +622,7 @@ Test(assemble, writes_one_json_line_per_trace_in_the_documented_format)
     cr_assert_str_eq(json_string_value(json_object_get(a, "name")),
                      "exception");
     cr_assert_eq(json_integer_value(json_object_get(a, "time_ns")),
-                 (json_int_t) (uint64_t) ((SB_EPOCH_MS + 5) * 1e6));
+                 (json_int_t) (SB_EPOCH_NS + 5000000ULL));
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(a,
                      "attributes"), "exception.type")), "E");
 
