@@ -628,6 +628,19 @@ cstr(jr_t *r, const uint8_t *s, size_t n, char *buf, size_t size)
 
 
 /*
+ * jansson quirk kept for the same decisions: the byte after a number or a
+ * word is read and pushed back, and a pushed-back NUL byte is lost (its
+ * buffer takes NUL for "empty"), so one raw NUL right after such a token
+ * is skipped.
+ */
+static inline const uint8_t *
+skip_nul(const uint8_t *p, const uint8_t *end)
+{
+    return p < end && *p == '\0' ? p + 1 : p;
+}
+
+
+/*
  * A checked real token [s, e) with at most 15 digits and a small power of
  * ten: both are exact doubles, so one multiplication or division rounds
  * correctly, as strtod does.  Returns 1 with *d, or 0 when strtod must do.
@@ -736,7 +749,7 @@ scan_number(jr_t *r, num_t *t, int want)
         t->is_int = 1;
         t->i = neg ? (int64_t) (0 - u) : (int64_t) u;
         t->n = (size_t) (p - t->s);
-        r->p = p;
+        r->p = skip_nul(p, end);
         return J_OK;
     }
 
@@ -767,7 +780,7 @@ scan_number(jr_t *r, num_t *t, int want)
 
     t->is_int = 0;
     t->n = (size_t) (p - t->s);
-    r->p = p;
+    r->p = skip_nul(p, end);
 
     if (real_fast(t->s, p, &t->d)) {
         return J_OK;
@@ -796,7 +809,7 @@ scan_word(jr_t *r, const char *w, size_t n)
     if ((size_t) (r->end - r->p) < n || memcmp(r->p, w, n) != 0) {
         return syntax(r, "invalid token");
     }
-    r->p += n;
+    r->p = skip_nul(r->p + n, r->end);
     return J_OK;
 }
 
