@@ -392,6 +392,19 @@ prefilter(dsl_pred_t *p, const node_t *e, int32_t slot)
         return;
     }
 
+    if (e->op <= OPB_GE && p->natests < DSL_MAX_ATESTS
+        && y->opc == OP_LIT
+        && (y->kind == N_NUM || y->kind == N_STR || y->kind == N_BOOL
+            || y->kind == N_NULL)
+        && attr_key(x, slot, &p->atests[p->natests].key,
+                    &p->atests[p->natests].klen))
+    {
+        p->atests[p->natests].op = e->op;
+        p->atests[p->natests].lit = y;
+        p->natests++;
+        return;
+    }
+
     if (x->opc == OP_F_DURATION && is_param(x->a, slot) && y->kind == N_NUM) {
         if (e->op == OPB_GT && y->num > p->dur_gt) {
             p->dur_gt = y->num;
@@ -433,6 +446,7 @@ add_pred(compiler_t *c, node_t *lam)
     p->kmask = 0xff;
     p->dur_gt = -HUGE_VAL;
     p->dur_ge = -HUGE_VAL;
+    p->natests = 0;
     prefilter(p, lam->a, lam->slot);
     p->lam = lam;
     p->canon = canon;

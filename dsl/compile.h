@@ -46,6 +46,21 @@ enum {
 size_t dsl_attrval_key(char *out, size_t cap, const char *a, size_t alen,
     int tag, const void *v, size_t vlen);
 
+/*
+ * An attribute test: a top-level conjunct `span.attributes[key] OP literal`
+ * of a predicate.  The rule set reads the attribute's value while it scans
+ * the span's attributes for the index, so a span failing the test is
+ * rejected without running the predicate.
+ */
+#define DSL_MAX_ATESTS  4
+
+typedef struct {
+    const char     *key;
+    uint32_t        klen;
+    uint8_t         op;         /* OPB_SEQ .. OPB_GE */
+    const node_t   *lit;        /* N_NUM, N_STR, N_BOOL or N_NULL */
+} dsl_atest_t;
+
 typedef struct {
     node_t      *lam;           /* the lambda; its body reads env[slot] */
     char        *canon;         /* canonical text: equal texts, same
@@ -64,6 +79,8 @@ typedef struct {
     uint8_t      kmask;
     double       dur_gt;        /* duration > dur_gt (ms) */
     double       dur_ge;        /* duration >= dur_ge */
+    uint32_t     natests;
+    dsl_atest_t  atests[DSL_MAX_ATESTS];
 } dsl_pred_t;
 
 typedef struct {

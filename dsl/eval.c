@@ -450,6 +450,39 @@ order(const val_t *a, const val_t *b)
 }
 
 
+/* a comparison operator applied: 1 or 0; -1 when op is no comparison */
+static int
+compare(int op, const val_t *a, const val_t *b)
+{
+    int  c;
+
+    switch (op) {
+    case OPB_SEQ:
+        return strict_eq(a, b, 0);
+    case OPB_SNE:
+        return !strict_eq(a, b, 0);
+    case OPB_EQ:
+        return strict_eq(a, b, 1);
+    case OPB_NE:
+        return !strict_eq(a, b, 1);
+    case OPB_LT:
+        c = order(a, b);
+        return c == -1;
+    case OPB_LE:
+        c = order(a, b);
+        return c == -1 || c == 0;
+    case OPB_GT:
+        c = order(a, b);
+        return c == 1;
+    case OPB_GE:
+        c = order(a, b);
+        return c == 1 || c == 0;
+    default:
+        return -1;
+    }
+}
+
+
 static val_t
 binary(bt_eval_ctx_t *ctx, const node_t *n)
 {
@@ -461,29 +494,9 @@ binary(bt_eval_ctx_t *ctx, const node_t *n)
     a = ev(ctx, n->a);
     b = ev(ctx, n->b);
 
-    switch (n->op) {
-    case OPB_SEQ:
-        return v_bool(strict_eq(&a, &b, 0));
-    case OPB_SNE:
-        return v_bool(!strict_eq(&a, &b, 0));
-    case OPB_EQ:
-        return v_bool(strict_eq(&a, &b, 1));
-    case OPB_NE:
-        return v_bool(!strict_eq(&a, &b, 1));
-    case OPB_LT:
-        c = order(&a, &b);
-        return v_bool(c == -1);
-    case OPB_LE:
-        c = order(&a, &b);
-        return v_bool(c == -1 || c == 0);
-    case OPB_GT:
-        c = order(&a, &b);
-        return v_bool(c == 1);
-    case OPB_GE:
-        c = order(&a, &b);
-        return v_bool(c == 1 || c == 0);
-    default:
-        break;
+    c = compare(n->op, &a, &b);
+    if (c >= 0) {
+        return v_bool(c);
     }
 
     if (n->op == OPB_ADD && a.t == V_STR && b.t == V_STR) {
@@ -1602,6 +1615,32 @@ dsl_pred_eval(bt_eval_ctx_t *ctx, const dsl_pred_t *p, uint32_t i)
 
 
 int
+dsl_atest(const dsl_atest_t *t, const bt_val_t *v)
+{
+    val_t  a, b;
+
+    /* exactly what binary() does with these two operands */
+    a = v != NULL ? from_attr(v) : v_undef();
+    switch (t->lit->kind) {
+    case N_NUM:
+        b = v_num(t->lit->num);
+        break;
+    case N_STR:
+        b = v_str(t->lit->s, t->lit->slen);
+        break;
+    case N_BOOL:
+        b = v_bool(t->lit->num != 0);
+        break;
+    default:
+        b = v_undef();
+        b.t = V_NULL;
+        break;
+    }
+    return compare(t->op, &a, &b) == 1;
+}
+
+
+int
 dsl_match_add(bt_eval_ctx_t *ctx, uint32_t g, uint32_t i)
 {
     dsl_matches_t  *m;
@@ -1708,6 +1747,8 @@ bt_eval_ctx_free(bt_eval_ctx_t *ctx)
     free(ctx->rules);
     free(ctx->rstamps);
     free(ctx->rbits);
+    free(ctx->aval);
+    free(ctx->astamp);
     free(ctx->nc);
     free(ctx->nc_bytes);
     free(ctx->nc_preds);

@@ -123,6 +123,11 @@ struct bt_eval_ctx_s {
     uint32_t            pstamp_cap;
     uint32_t            cstamp;
     uint64_t           *rbits;          /* rules to run, a bit each */
+    bt_val_t           *aval;           /* attribute-test values of this
+                                           span, by slot (first occurrence) */
+    uint32_t           *astamp;         /* aval[k] valid: == aspan */
+    uint32_t            aval_cap;
+    uint32_t            aspan;
     uint32_t            rbits_cap;      /* in words */
 
     /*
@@ -146,6 +151,13 @@ int dsl_ctx_begin(bt_eval_ctx_t *ctx, const bt_trace_t *tr, uint32_t npreds);
 
 /* Runs predicate p on span i; returns 1 if true. */
 int dsl_pred_eval(bt_eval_ctx_t *ctx, const dsl_pred_t *p, uint32_t i);
+
+/*
+ * Applies attribute test t to the attribute's value v (NULL: the span has
+ * no such attribute), exactly as the predicate's comparison would.
+ * Returns 1 if the comparison is true, else 0.
+ */
+int dsl_atest(const dsl_atest_t *t, const bt_val_t *v);
 
 /* Records span i as a match of global predicate g; 0 or -1 (memory). */
 int dsl_match_add(bt_eval_ctx_t *ctx, uint32_t g, uint32_t i);

@@ -350,6 +350,35 @@ bt_ruleset_build(bt_ruleset_t *set)
         }
     }
 
+    /*
+     * attribute tests: each distinct key gets a slot; the attribute scan
+     * (the keys are in the attrs table) fills the slots of a span
+     */
+    set->atoff = calloc(set->npreds + 1, sizeof(uint32_t));
+    if (set->atoff == NULL) {
+        return -1;
+    }
+    for (g = 0; g < set->npreds; g++) {
+        set->atoff[g + 1] = set->atoff[g] + set->preds[g]->natests;
+    }
+    set->atslots = calloc(set->atoff[set->npreds] + 1, sizeof(uint32_t));
+    if (set->atslots == NULL) {
+        return -1;
+    }
+    for (g = 0; g < set->npreds; g++) {
+        p = set->preds[g];
+        for (k = 0; k < p->natests; k++) {
+            b = table_slot(&set->attrs, p->atests[k].key, p->atests[k].klen);
+            if (b == NULL) {
+                return -1;
+            }
+            if (b->aslot == 0) {
+                b->aslot = ++set->naslots;
+            }
+            set->atslots[set->atoff[g] + k] = b->aslot - 1;
+        }
+    }
+
     /* which rules to run when a predicate matched */
     set->toff = calloc(set->npreds + 2, sizeof(uint32_t));
     set->trig = calloc(set->n + 1, sizeof(uint32_t));
@@ -459,7 +488,8 @@ next_cstamp(bt_eval_ctx_t *ctx)
 
 /* adds the predicates of bucket b to the candidates, once each */
 static uint32_t
-add_cands(bt_eval_ctx_t *ctx, const dsl_bucket_t *b, uint32_t nc)
+add_cands(bt_eval_ctx_t *ctx, uint32_t *out, const dsl_bucket_t *b,
+    uint32_t nc)
 {
     uint32_t  k, p;
 
@@ -470,7 +500,7 @@ add_cands(bt_eval_ctx_t *ctx, const dsl_bucket_t *b, uint32_t nc)
         p = b->preds[k];
         if (ctx->pstamp[p] != ctx->cstamp) {
             ctx->pstamp[p] = ctx->cstamp;
-            ctx->cand[nc++] = p;
+            out[nc++] = p;
         }
     }
     return nc;
@@ -511,7 +541,7 @@ attrval_cands(bt_eval_ctx_t *ctx, const bt_ruleset_t *set,
     if (n == 0) {
         return nc;
     }
-    return add_cands(ctx, table_find(&set->attrvals, buf, (uint32_t) n,
+    return add_cands(ctx, ctx->cand, table_find(&set->attrvals, buf, (uint32_t) n,
                                      dsl_hash(buf, n)), nc);
 }
 
@@ -574,7 +604,7 @@ name_cands(bt_eval_ctx_t *ctx, const bt_ruleset_t *set, const bt_span_t *s,
     const uint32_t **list)
 {
     dsl_ncache_t  *e;
-    uint32_t       h, i, k, nc;
+    uint32_t       h, i, k, nc, *out;
     int            cache;
 
     if (ctx->nc == NULL) {
@@ -606,17 +636,30 @@ name_cands(bt_eval_ctx_t *ctx, const bt_ruleset_t *set, const bt_span_t *s,
 
     /* a miss: look the name and service up in the tables */
 
+    cache = s->name.n <= NC_MAX_KEY && s->service.n <= NC_MAX_KEY;
+    if (cache && ctx->nc_used * 2 >= NC_SLOTS) {
+        nc_flush(ctx, set);
+        i = h & (NC_SLOTS - 1);
+    }
+    if (nc_reserve(ctx, cache ? s->name.n + s->service.n : 0, set->npreds)
+        != 0)
+    {
+        return -1;
+    }
+    out = ctx->nc_preds + ctx->nc_preds_n;
     next_cstamp(ctx);
     nc = 0;
 
     if (set->names.used) {
-        nc = add_cands(ctx, table_find(&set->names, s->name.p, s->name.n,
-                                       dsl_hash(s->name.p, s->name.n)), nc);
+        nc = add_cands(ctx, out, table_find(&set->names, s->name.p, s->name.n,
+                                            dsl_hash(s->name.p, s->name.n)),
+                       nc);
     }
     for (k = 0; k < set->nplens && set->plens[k] <= s->name.n; k++) {
-        nc = add_cands(ctx, table_find(&set->prefixes, s->name.p,
-                                       set->plens[k],
-                                       dsl_hash(s->name.p, set->plens[k])),
+        nc = add_cands(ctx, out, table_find(&set->prefixes, s->name.p,
+                                            set->plens[k],
+                                            dsl_hash(s->name.p,
+                                                     set->plens[k])),
                        nc);
     }
     if (set->substrs.used) {
@@ -627,29 +670,19 @@ name_cands(bt_eval_ctx_t *ctx, const bt_ruleset_t *set, const bt_span_t *s,
             if (sb->key != NULL
                 && memmem(s->name.p, s->name.n, sb->key, sb->klen))
             {
-                nc = add_cands(ctx, sb, nc);
+                nc = add_cands(ctx, out, sb, nc);
             }
         }
     }
     if (set->services.used) {
-        nc = add_cands(ctx, table_find(&set->services, s->service.p,
-                                       s->service.n,
-                                       dsl_hash(s->service.p, s->service.n)),
+        nc = add_cands(ctx, out, table_find(&set->services, s->service.p,
+                                            s->service.n,
+                                            dsl_hash(s->service.p,
+                                                     s->service.n)),
                        nc);
     }
 
-    cache = s->name.n <= NC_MAX_KEY && s->service.n <= NC_MAX_KEY;
-    if (cache && ctx->nc_used * 2 >= NC_SLOTS) {
-        nc_flush(ctx, set);
-        i = h & (NC_SLOTS - 1);
-    }
-    if (nc_reserve(ctx, cache ? s->name.n + s->service.n : 0, nc) != 0) {
-        return -1;
-    }
-    memcpy(ctx->nc_preds + ctx->nc_preds_n, ctx->cand,
-           (size_t) nc * sizeof(uint32_t));
-    *list = ctx->nc_preds + ctx->nc_preds_n;
-
+    *list = out;
     if (!cache) {
         /* the list sits past the end: the next call overwrites it */
         return (int32_t) nc;
@@ -679,13 +712,29 @@ static int
 eval_list(bt_eval_ctx_t *ctx, const bt_ruleset_t *set, const uint32_t *list,
     uint32_t n, uint32_t i)
 {
-    uint32_t  k, g;
+    const dsl_pred_t  *p;
+    const uint32_t    *slot;
+    uint32_t           k, g, t;
 
     for (k = 0; k < n; k++) {
         g = list[k];
-        if (dsl_pred_eval(ctx, set->preds[g], i)
-            && dsl_match_add(ctx, g, i) != 0)
-        {
+        p = set->preds[g];
+        if (p->natests) {
+            /* the attribute scan read the values: test them first */
+            slot = set->atslots + set->atoff[g];
+            for (t = 0; t < p->natests; t++) {
+                if (!dsl_atest(&p->atests[t],
+                               ctx->astamp[slot[t]] == ctx->aspan
+                               ? &ctx->aval[slot[t]] : NULL))
+                {
+                    break;
+                }
+            }
+            if (t < p->natests) {
+                continue;
+            }
+        }
+        if (dsl_pred_eval(ctx, p, i) && dsl_match_add(ctx, g, i) != 0) {
             return -1;
         }
     }
@@ -744,6 +793,23 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
         ctx->rbits_cap = nw;
     }
 
+    if (ctx->aval_cap < set->naslots) {
+        free(ctx->aval);
+        free(ctx->astamp);
+        ctx->aval = malloc((size_t) set->naslots * sizeof(bt_val_t));
+        ctx->astamp = calloc(set->naslots, sizeof(uint32_t));
+        if (ctx->aval == NULL || ctx->astamp == NULL) {
+            free(ctx->aval);
+            free(ctx->astamp);
+            ctx->aval = NULL;
+            ctx->astamp = NULL;
+            ctx->aval_cap = 0;
+            return -1;
+        }
+        ctx->aval_cap = set->naslots;
+        ctx->aspan = 0;
+    }
+
     /*
      * span level: each span meets only the predicates that could match.
      * A predicate sits in one kind of table only (see bt_ruleset_build),
@@ -753,7 +819,37 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
     for (i = 0; i < trace->n; i++) {
         s = &trace->spans[i].s;
 
-        if (eval_list(ctx, set, set->wild, set->nwild, i) != 0) {
+        /* attributes first: they give candidates and attribute values */
+        nc = 0;
+        if (set->attrs.used) {
+            next_cstamp(ctx);
+            if (++ctx->aspan == 0) {
+                memset(ctx->astamp, 0, ctx->aval_cap * sizeof(uint32_t));
+                ctx->aspan = 1;
+            }
+            bt_iter_init(&it, s->attrs.p, s->attrs.n);
+            while (bt_attr_next(&it, &key, &val)) {
+                h = dsl_hash(key.p, key.n);
+                b = table_find(&set->attrs, key.p, key.n, h);
+                if (b == NULL) {
+                    continue;
+                }
+                if (b->aslot && ctx->astamp[b->aslot - 1] != ctx->aspan) {
+                    /* the first occurrence, as span.attributes[k] reads */
+                    ctx->astamp[b->aslot - 1] = ctx->aspan;
+                    ctx->aval[b->aslot - 1] = val;
+                }
+                nc = add_cands(ctx, ctx->cand, b, nc);
+                /* build the key+value only for names some rule tests */
+                if (b->vals && set->attrvals.used) {
+                    nc = attrval_cands(ctx, set, &key, &val, nc);
+                }
+            }
+        }
+
+        if (eval_list(ctx, set, set->wild, set->nwild, i) != 0
+            || eval_list(ctx, set, ctx->cand, nc, i) != 0)
+        {
             return -1;
         }
 
@@ -769,27 +865,6 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
         b = s->status < 3 ? set->status_b[s->status] : NULL;
         if (b != NULL && eval_list(ctx, set, b->preds, b->n, i) != 0) {
             return -1;
-        }
-
-        if (set->attrs.used) {
-            next_cstamp(ctx);
-            nc = 0;
-            bt_iter_init(&it, s->attrs.p, s->attrs.n);
-            while (bt_attr_next(&it, &key, &val)) {
-                h = dsl_hash(key.p, key.n);
-                b = table_find(&set->attrs, key.p, key.n, h);
-                if (b == NULL) {
-                    continue;
-                }
-                nc = add_cands(ctx, b, nc);
-                /* build the key+value only for names some rule tests */
-                if (b->vals && set->attrvals.used) {
-                    nc = attrval_cands(ctx, set, &key, &val, nc);
-                }
-            }
-            if (eval_list(ctx, set, ctx->cand, nc, i) != 0) {
-                return -1;
-            }
         }
     }
 
@@ -867,6 +942,8 @@ bt_ruleset_free(bt_ruleset_t *set)
     table_free(&set->attrvals);
     table_free(&set->kinds);
     table_free(&set->statuses);
+    free(set->atoff);
+    free(set->atslots);
     free(set->toff);
     free(set->trig);
     free(set->always);

@@ -29,6 +29,8 @@ typedef struct {
     uint32_t     cap;
     uint32_t     vals;          /* attrs: some predicate tests this
                                    attribute's value (see attrvals) */
+    uint32_t     aslot;         /* attrs: 1 + the attribute-test slot of
+                                   this key, 0: no predicate tests it */
 } dsl_bucket_t;
 
 typedef struct {
@@ -68,6 +70,11 @@ struct bt_ruleset_s {
     uint32_t          *trig;
     uint32_t          *always;  /* rules without a trigger */
     uint32_t           nalways;
+
+    uint32_t          *atoff;   /* attribute tests of predicate g read
+                                   slots atslots[atoff[g] ..] */
+    uint32_t          *atslots;
+    uint32_t           naslots;
 
     uint64_t           id;      /* unique per build: tells an evaluation
                                    context's name cache which set it holds */

@@ -64,6 +64,7 @@ static void ngx_http_betrace_api_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_betrace_api_parse_body(ngx_http_request_t *r,
     ngx_http_betrace_api_ctx_t *ctx, ngx_int_t *rc);
 static void ngx_http_betrace_api_json_cleanup(void *data);
+static ngx_uint_t ngx_http_betrace_api_exact_at_15(json_t *json);
 static ngx_int_t ngx_http_betrace_api_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_betrace_api_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -1336,7 +1337,7 @@ ngx_http_betrace_api_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json)
 {
     char                        *s;
-    size_t                       len;
+    size_t                       len, flags;
     ngx_int_t                    rc;
     ngx_buf_t                   *b;
     ngx_chain_t                  out;
@@ -1364,7 +1365,11 @@ ngx_http_betrace_api_send_json(ngx_http_request_t *r, ngx_uint_t status,
         len = 2;
 
     } else {
-        s = json_dumps(json, JSON_COMPACT|JSON_ENCODE_ANY);
+        flags = JSON_COMPACT|JSON_ENCODE_ANY
+                |JSON_REAL_PRECISION(ngx_http_betrace_api_exact_at_15(json)
+                                     ? 15 : 17);
+
+        s = json_dumps(json, flags);
         json_decref(json);
 
         if (s == NULL) {
@@ -1408,6 +1413,54 @@ ngx_http_betrace_api_send_json(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * 1 if every real in json reads back as the same double from 15
+ * significant digits.  Then the reply prints them that way (latency_ms
+ * 0.136, not 0.13600000000000001); a reply with a real that needs 16 or 17
+ * digits (an attribute the engine stored as 0.30000000000000004) keeps
+ * jansson's exact 17, so no value changes on its way through the API.
+ */
+
+static ngx_uint_t
+ngx_http_betrace_api_exact_at_15(json_t *json)
+{
+    char         buf[32];
+    size_t       i;
+    double       d;
+    json_t      *v;
+    const char  *k;
+
+    switch (json_typeof(json)) {
+
+    case JSON_REAL:
+        d = json_real_value(json);
+        snprintf(buf, sizeof(buf), "%.15g", d);
+        return strtod(buf, NULL) == d;
+
+    case JSON_ARRAY:
+        json_array_foreach(json, i, v) {
+            if (!ngx_http_betrace_api_exact_at_15(v)) {
+                return 0;
+            }
+        }
+
+        return 1;
+
+    case JSON_OBJECT:
+        json_object_foreach(json, k, v) {
+            if (!ngx_http_betrace_api_exact_at_15(v)) {
+                return 0;
+            }
+        }
+
+        return 1;
+
+    default:
+        return 1;
+    }
 }
 
 

@@ -592,7 +592,7 @@ Test(assemble, writes_one_json_line_per_trace_in_the_documented_format)
                      "ERROR");
     cr_assert_str_eq(json_string_value(json_object_get(s, "status_message")),
                      "boom");
-    /* the builder's own ms -> ns conversion, rounding included */
+    /* the builder writes exact nanoseconds from its integer epoch */
     cr_assert_eq(json_integer_value(json_object_get(s, "start_ns")),
                  (json_int_t) (SB_EPOCH_NS + 10000000ULL));
     cr_assert_eq(json_integer_value(json_object_get(s, "end_ns")),
