@@ -46,6 +46,9 @@ export function render(main) {
     };
 
     let prev = null;
+    let lastMinutes = null;
+    const onResize = () => { if (lastMinutes) drawChart(chart, lastMinutes); };
+    window.addEventListener('resize', onResize);
     let stopped = false;
     const ctl = new AbortController();
 
@@ -91,7 +94,8 @@ export function render(main) {
         try {
             const c = await api('GET', '/signals/counts', { signal: ctl.signal });
             tiles.signals.set(fmtNum(c.total), `${fmtNum(c.by_severity ? c.by_severity.critical : 0)} critical`);
-            drawChart(chart, c.per_minute || []);
+            lastMinutes = c.per_minute || [];
+            drawChart(chart, lastMinutes);
             sev.replaceChildren(...SEVERITIES.map((s) =>
                 h('span.sevcount', null, severityBadge(s), ' ', fmtNum((c.by_severity || {})[s] || 0))));
             const rows = (c.by_rule || []).slice().sort((a, b) => b.count - a.count).slice(0, 10);
@@ -102,8 +106,8 @@ export function render(main) {
                 top.replaceChildren(h('table.list', null,
                     h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Rule'), h('th', { scope: 'col' }, 'Severity'), h('th.num', { scope: 'col' }, 'Signals'))),
                     h('tbody', null, rows.map((r) => h('tr', null,
-                        h('td', null, h('a', { href: `#/signals?rule_id=${encodeURIComponent(r.rule_id)}` }, r.rule_name || r.rule_id)),
-                        h('td', null, severityBadge(r.severity)),
+                        h('td', null, h('a', { href: `#/signals?rule_id=${encodeURIComponent(r.rule_id)}` }, r.rule_name || `rule ${r.rule_id} (deleted)`)),
+                        h('td', null, r.severity ? severityBadge(r.severity) : '–'),
                         h('td.num', null, fmtNum(r.count)))))));
             }
         } catch (e) {
@@ -128,6 +132,7 @@ export function render(main) {
 
     return () => {
         stopped = true;
+        window.removeEventListener('resize', onResize);
         ctl.abort();
         timers.forEach(clearTimeout);
     };
@@ -154,14 +159,16 @@ function part(name, ok, text) {
 
 // Bars, one per minute; the y axis is scaled to a round maximum.
 function drawChart(el, minutes) {
-    const W = 600, H = 160, L = 32, B = 20, T = 8;
+    // Drawn at the container's size (not scaled) so the labels keep their
+    // size on a narrow window; redrawn with each poll and on resize.
+    const W = Math.max(280, Math.round(el.clientWidth || 600)), H = 170, L = 32, B = 20, T = 8;
     const max = Math.max(1, ...minutes.map((m) => m.count));
     const nice = max <= 5 ? max : Math.ceil(max / 5) * 5;
     const n = Math.max(1, minutes.length);
     const bw = (W - L) / n;
     const y = (v) => T + (H - T - B) * (1 - v / nice);
     const g = svg('svg', {
-        viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'bars', preserveAspectRatio: 'none',
+        viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', class: 'bars',
         'aria-label': `Signals per minute: ${minutes.reduce((a, m) => a + m.count, 0)} in the last ${n} minutes, at most ${max} in one minute`,
     });
     for (const v of [0, nice / 2, nice]) {

@@ -74,7 +74,7 @@ export function render(main, { query }) {
             show([...first, ...extra]);
             for (const t of tbody.querySelectorAll('time')) t.textContent = fmtAgo(t.getAttribute('datetime'));
             more.hidden = !cursor;
-            note.textContent = `${first.length + extra.length}${cursor ? '+' : ''} signal${first.length + extra.length === 1 ? '' : 's'} · updated ${new Date().toLocaleTimeString([], { hour12: false })}`;
+            note.textContent = !(first.length + extra.length) ? '' : `${first.length + extra.length}${cursor ? '+' : ''} signal${first.length + extra.length === 1 ? '' : 's'} · updated ${new Date().toLocaleTimeString([], { hour12: false })}`;
         } catch (e) {
             if (my === seq && !stopped) {
                 setLive(false);
@@ -105,6 +105,7 @@ export function render(main, { query }) {
     function show(list) {
         if (!list.length) {
             table.hidden = true;
+            note.textContent = '';
             const filtered = rule.value || sev.value || status.value || range.value;
             out.replaceChildren(h('div.empty', null, filtered
                 ? h('p', null, 'No signal matches these filters.')
