@@ -22,6 +22,9 @@
 #define UI_KEY      "ui-test-write-key-0123456789abcdef"
 #define UI_KEY_SHA  "3282197e8977f0be0760e9db6fffe0d5" \
                     "d5a271fa750e4453eeb79225ae780b76"
+#define UI_RKEY     "ui-test-read-key-0123456789abcdef"
+#define UI_RKEY_SHA "c96e9275c879ac4492bb8a1d9aea25e0" \
+                    "740122cc2e593b11ead46d9383bbf348"
 
 static h_env_t  *env;
 static int       ui_port;
@@ -43,7 +46,8 @@ setup(void)
     snprintf(keys, sizeof(keys), "%s/api_keys", env->dir);
     f = fopen(keys, "w");
     cr_assert_not_null(f);
-    fprintf(f, UI_KEY_SHA " write ui-test\n");
+    fprintf(f, UI_KEY_SHA " write ui-test\n"
+            UI_RKEY_SHA " read ui-test-reader\n");
     fclose(f);
 
     ui_port = h_free_port();
@@ -106,8 +110,8 @@ Test(ui, end_to_end_in_chromium, .init = setup, .fini = teardown,
     /* Output goes to the test's stdout: each step says ok / not ok. */
     snprintf(cmd, sizeof(cmd),
              "node '%s/t/ui/ui.test.mjs' http://127.0.0.1:%d '%s' "
-             "http://127.0.0.1:%d/v1/traces '%s' 1>&2",
-             env->root, ui_port, UI_KEY, env->http_port, art);
+             "http://127.0.0.1:%d/v1/traces '%s' '%s' 1>&2",
+             env->root, ui_port, UI_KEY, env->http_port, art, UI_RKEY);
     fflush(stdout);
     fflush(stderr);
     st = system(cmd);

@@ -1,12 +1,13 @@
 // ui.test.mjs - end-to-end tests of the web UI in a real Chromium (Debian's
 // /usr/bin/chromium driven by playwright-core; nothing is ever downloaded).
 //
-//   node t/ui/ui.test.mjs UI_BASE_URL API_KEY OTLP_URL [ARTIFACT_DIR]
+//   node t/ui/ui.test.mjs UI_BASE_URL API_KEY OTLP_URL [ARTIFACT_DIR [READ_KEY]]
 //
 // UI_BASE_URL is the server that serves ui/ and routes /api/v1 to the
 // module (http://127.0.0.1:3000), API_KEY a write key, OTLP_URL the traces
 // endpoint for t/js/send-rule-traces.mjs.  Screenshots of every page go to
-// ARTIFACT_DIR (default build/ui-artifacts).  t/integration/test_ui.c
+// ARTIFACT_DIR (default build/ui-artifacts).  READ_KEY, if given, is a key
+// with only the read role: the UI must say that it may not write.  t/integration/test_ui.c
 // starts Redis, the engine and nginx and runs this.  Exits 0 only if every
 // step passed; prints each step.
 
@@ -22,7 +23,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, '../js/package.json'));
 const { chromium } = require('playwright-core');
 
-const [base, key, otlp, artArg] = process.argv.slice(2);
+const [base, key, otlp, artArg, readKey] = process.argv.slice(2);
 if (!base || !key || !otlp) {
     process.stderr.write('usage: ui.test.mjs UI_BASE_URL API_KEY OTLP_URL [ARTIFACT_DIR]\n');
     process.exit(2);
@@ -322,6 +323,27 @@ try {
         await row.locator('.sev-high').waitFor();
         assert.match(await row.textContent(), /v2/);
     });
+
+    if (readKey) {
+        await step('read-only key: reading works, a write says why it was refused (403)', async () => {
+            allowed = /status of 403/;
+            await nav('Settings').click();
+            await page.getByLabel('API key', { exact: true }).fill(readKey);
+            await page.getByRole('button', { name: 'Save' }).click();
+            await page.getByText('Connected').waitFor();
+            await nav('Rules').click();
+            const row = page.locator('tr', { hasText: 'PII without audit log' });
+            await row.waitFor();
+            await row.getByLabel('Enabled').click();
+            await page.locator('#toast', { hasText: 'This API key may not do that (403)' }).waitFor();
+            assert.equal(await row.getByLabel('Enabled').isChecked(), true, 'the switch goes back');
+            await nav('Settings').click();
+            await page.getByLabel('API key', { exact: true }).fill(key);
+            await page.getByRole('button', { name: 'Save' }).click();
+            await page.getByText('Connected').waitFor();
+            allowed = null;
+        });
+    }
 
     await step('keyboard: nav by Tab, delete a rule with the confirmation dialog', async () => {
         await nav('Rules').focus();
