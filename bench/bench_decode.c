@@ -3,13 +3,17 @@
  * W3 bodies (100 spans x 10 attributes), against protobuf-c's unpack (one
  * malloc per field) on the same bodies, one core.
  *
- * Build and run (after `make build/libbetrace.a build/obj/t/lib/otlp_ref.o`):
+ * Build and run (after `make build/libbetrace.a build/obj/t/lib/otlp_ref.o
+ * build/obj/t/lib/otlp_json_ref.o`):
  *
  *     cc -O2 -I. -Ibuild/gen bench/bench_decode.c build/obj/t/lib/otlp_ref.o \
- *         build/libbetrace.a -lprotobuf-c -ljansson -lm -o build/bench_decode
+ *         build/obj/t/lib/otlp_json_ref.o build/libbetrace.a -lprotobuf-c \
+ *         -ljansson -lm -o build/bench_decode
  *     taskset -c 1 build/bench_decode [seconds [phases]]
  *
- * phases: any of s (scan), w (scan + write), p (protobuf-c), j (JSON).
+ * phases: any of s (scan), w (scan + write), p (protobuf-c), j (JSON),
+ * c (JSON conversion alone), r (the old jansson + protobuf-c JSON
+ * conversion, t/lib/otlp_json_ref.c, alone).  Default: swpj.
  *
  * Rates are per CPU second of this process (CLOCK_PROCESS_CPUTIME_ID), so
  * a busy machine slows the run, not the figure.  Prints spans/s and MB/s
@@ -27,6 +31,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "proto/otlp_decode.h"
 #include "proto/otlp_json.h"
+#include "t/lib/otlp_json_ref.h"
 #include "t/lib/otlp_ref.h"
 
 #define NBODIES  64
@@ -128,6 +133,34 @@ w3_json(const pbw_t *b, size_t *len)
 }
 
 
+/* Rate of one JSON converter alone over the bodies. */
+static void
+json_convert(const char *what, int (*conv)(const char *, size_t, uint8_t **,
+    size_t *, char *, size_t), char **json, size_t *json_len, double secs)
+{
+    double    spans = 0, bytes = 0, t0, t;
+    uint8_t  *pb;
+    size_t    pb_len, i;
+    char      err[256];
+
+    t0 = now();
+    while ((t = now()) - t0 < secs) {
+        for (i = 0; i < NBODIES; i++) {
+            if (conv(json[i], json_len[i], &pb, &pb_len, err, sizeof(err))
+                != 0)
+            {
+                fprintf(stderr, "%s: %s\n", what, err);
+                exit(1);
+            }
+            free(pb);
+            spans += SPANS;
+            bytes += json_len[i];
+        }
+    }
+    report(what, spans, bytes, t - t0);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -213,7 +246,7 @@ unpack:
 
 json:
     if (strchr(only, 'j') == NULL) {
-        goto done;
+        goto convert;
     }
 
     /* JSON: convert + scan + write */
@@ -240,7 +273,17 @@ json:
     }
     report("W3-json: convert + scan + write", spans, bytes, t - t0);
 
-done:
+convert:
+
+    /* JSON conversion alone: the streaming reader, then the old path */
+    if (strchr(only, 'c') != NULL) {
+        json_convert("W3-json: convert (streaming)", bt_otlp_json_to_pb,
+                     json, json_len, secs);
+    }
+    if (strchr(only, 'r') != NULL) {
+        json_convert("W3-json: convert (old, jansson)", otlp_json_ref_to_pb,
+                     json, json_len, secs);
+    }
 
     fprintf(stderr, "(check %llu)\n", (unsigned long long) check);
     return 0;
