@@ -624,6 +624,32 @@ walk(compiler_t *c, node_t *n, int negated, wcollect_t *wc)
 }
 
 
+/*
+ * A top-level conjunct trace.rootName === 'k' (or ==): the rule can only
+ * be true on traces whose root span is named k, so a rule set runs it on
+ * those only.  Comparing two strings, == and === agree; without a root,
+ * rootName is undefined and equals no string.
+ */
+static void
+root_name_gate(bt_rule_t *r, const node_t *n)
+{
+    if (n->opc == OP_AND) {
+        root_name_gate(r, n->a);
+        if (r->root_name == NULL) {
+            root_name_gate(r, n->b);
+        }
+        return;
+    }
+    if (n->opc == OP_BIN && (n->op == OPB_SEQ || n->op == OPB_EQ)
+        && n->a->opc == OP_T_ROOTNAME && n->b->opc == OP_LIT
+        && n->b->kind == N_STR)
+    {
+        r->root_name = n->b->s;
+        r->root_name_len = n->b->slen;
+    }
+}
+
+
 /* A predicate that must match some span for the rule to be true. */
 static int32_t
 trigger(bt_rule_t *r, const node_t *n)
@@ -767,6 +793,9 @@ dsl_compile(bt_rule_t *r, uint32_t nclauses)
     }
     r->trigger = trigger(r, r->root);
     r->monotone = monotone(r->root);
+    if (r->trigger < 0) {
+        root_name_gate(r, r->root);
+    }
     return 0;
 }
 

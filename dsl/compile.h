@@ -118,6 +118,10 @@ struct bt_rule_s {
     int32_t         trigger;    /* a predicate that must match somewhere
                                    for the rule to fire, or -1 */
     int             monotone;   /* see bt_rule_monotone */
+    const char     *root_name;  /* without a trigger: the root span name
+                                   the rule needs (trace.rootName ===), or
+                                   NULL */
+    uint32_t        root_name_len;
 };
 
 /*

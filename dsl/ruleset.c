@@ -401,7 +401,14 @@ bt_ruleset_build(bt_ruleset_t *set)
     }
     for (i = 0; i < set->n; i++) {
         t = set->rules[i]->trigger;
-        if (t < 0) {
+        if (t < 0 && set->rules[i]->root_name != NULL) {
+            if (table_add(&set->roots, set->rules[i]->root_name,
+                          set->rules[i]->root_name_len, i) != 0)
+            {
+                free(cnt);
+                return -1;
+            }
+        } else if (t < 0) {
             set->always[set->nalways++] = i;
         } else {
             g = set->maps[i][t];
@@ -877,6 +884,15 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
         r = set->always[k];
         ctx->rbits[r >> 6] |= 1ULL << (r & 63);
     }
+    if (set->roots.used && trace->root >= 0) {
+        s = &trace->spans[trace->root].s;
+        b = table_find(&set->roots, s->name.p, s->name.n,
+                       dsl_hash(s->name.p, s->name.n));
+        for (k = 0; b != NULL && k < b->n; k++) {
+            r = b->preds[k];
+            ctx->rbits[r >> 6] |= 1ULL << (r & 63);
+        }
+    }
     for (k = 0; k < ctx->nmatched; k++) {
         g = ctx->matched[k];
         for (j = set->toff[g]; j < set->toff[g + 1]; j++) {
@@ -942,6 +958,7 @@ bt_ruleset_free(bt_ruleset_t *set)
     table_free(&set->attrvals);
     table_free(&set->kinds);
     table_free(&set->statuses);
+    table_free(&set->roots);
     free(set->atoff);
     free(set->atslots);
     free(set->toff);

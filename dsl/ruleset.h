@@ -68,8 +68,11 @@ struct bt_ruleset_s {
     uint32_t          *toff;    /* rules triggered by predicate p:
                                    trig[toff[p] .. toff[p + 1]) */
     uint32_t          *trig;
-    uint32_t          *always;  /* rules without a trigger */
+    uint32_t          *always;  /* rules without a trigger nor a root
+                                   name gate */
     uint32_t           nalways;
+    dsl_table_t        roots;   /* root span name -> rules gated on it
+                                   (rule indexes in the buckets) */
 
     uint32_t          *atoff;   /* attribute tests of predicate g read
                                    slots atslots[atoff[g] ..] */
