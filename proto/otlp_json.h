@@ -1,15 +1,19 @@
 /*
  * otlp_json.h - OTLP/JSON request bodies.
  *
- * A JSON ExportTraceServiceRequest is parsed with jansson (depth-limited),
- * built into a protobuf-c message and packed to protobuf bytes, which then
- * go through bt_otlp_scan / bt_otlp_write like any protobuf body.  JSON is
- * the slow path; one decoder for the flattening keeps both paths identical.
+ * A JSON ExportTraceServiceRequest is read by a streaming reader (one pass,
+ * no DOM, no allocation per value, bounded depth) that writes the protobuf
+ * bytes of the request into one buffer, which then goes through
+ * bt_otlp_scan / bt_otlp_write like any protobuf body: one decoder for the
+ * flattening keeps both paths identical.  It takes the decisions of the
+ * jansson + protobuf-c converter it replaced (t/lib/otlp_json_ref.c), which
+ * the tests and the fuzz target hold it to.
  *
  * The JSON mapping follows the OTLP/HTTP specification: lowerCamelCase field
  * names (snake_case accepted too), trace and span ids as hex (any case),
  * 64-bit integers as strings or numbers, enums as integers or names,
- * bytesValue as base64, unknown fields ignored.
+ * bytesValue as base64, unknown fields ignored, a repeated name: the later
+ * one wins.
  */
 
 #ifndef OTLP_JSON_H
