@@ -415,6 +415,57 @@ prefilter(dsl_pred_t *p, const node_t *e, int32_t slot)
 }
 
 
+/* see dsl_pred_t.exact: e is the lambda's body, p its keys */
+static int
+exact_key(const node_t *e, int32_t slot, const dsl_pred_t *p)
+{
+    const node_t  *x, *y;
+    uint32_t       i;
+
+    if (p->nkeys != 1) {
+        return 0;
+    }
+
+    switch (e->opc) {
+    case OP_BIN:
+        if (e->op != OPB_SEQ && e->op != OPB_EQ) {
+            return 0;
+        }
+        for (i = 0; i < 2; i++) {
+            x = i ? e->b : e->a;
+            y = i ? e->a : e->b;
+            if (y->opc != OP_LIT || y->kind != N_STR) {
+                continue;
+            }
+            switch (p->key_kind) {
+            case KEY_NAME:
+                return is_name(x, slot);
+            case KEY_SERVICE:
+                return x->opc == OP_F_SERVICE && is_param(x->a, slot);
+            case KEY_STATUS:
+                return x->opc == OP_F_STATUS && is_param(x->a, slot);
+            case KEY_KIND:
+                return x->opc == OP_F_KIND && is_param(x->a, slot);
+            default:
+                return 0;
+            }
+        }
+        return 0;
+
+    case OP_STARTSWITH:
+    case OP_INCLUDES:
+        return p->key_kind == (e->opc == OP_STARTSWITH ? KEY_PREFIX
+                                                       : KEY_SUBSTR)
+               && is_name(e->a->a, slot) && e->nargs == 1
+               && e->args[0]->opc == OP_LIT && e->args[0]->kind == N_STR
+               && e->args[0]->slen > 0;
+
+    default:
+        return 0;
+    }
+}
+
+
 static int32_t
 add_pred(compiler_t *c, node_t *lam)
 {
@@ -448,6 +499,7 @@ add_pred(compiler_t *c, node_t *lam)
     p->dur_ge = -HUGE_VAL;
     p->natests = 0;
     prefilter(p, lam->a, lam->slot);
+    p->exact = (uint8_t) exact_key(lam->a, lam->slot, p);
     p->lam = lam;
     p->canon = canon;
     p->hash = h;

@@ -81,6 +81,13 @@ typedef struct {
     double       dur_ge;        /* duration >= dur_ge */
     uint32_t     natests;
     dsl_atest_t  atests[DSL_MAX_ATESTS];
+    /*
+     * 1: the predicate is exactly its one key (span.name === 'k',
+     * span.service === 'k', startsWith('k'), includes('k'), kind or
+     * status === 'K'), so a span the index found under that key matches
+     * without running it.
+     */
+    uint8_t      exact;
 } dsl_pred_t;
 
 typedef struct {

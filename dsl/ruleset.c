@@ -714,10 +714,14 @@ name_cands(bt_eval_ctx_t *ctx, const bt_ruleset_t *set, const bt_span_t *s,
 }
 
 
-/* runs predicates list[0 .. n) on span i; 0, or -1 when out of memory */
+/*
+ * Runs predicates list[0 .. n) on span i; indexed: the list came from the
+ * names, prefixes, substrings, services, kinds or statuses tables under
+ * span i's own value.  Returns 0, or -1 when out of memory.
+ */
 static int
 eval_list(bt_eval_ctx_t *ctx, const bt_ruleset_t *set, const uint32_t *list,
-    uint32_t n, uint32_t i)
+    uint32_t n, uint32_t i, int indexed)
 {
     const dsl_pred_t  *p;
     const uint32_t    *slot;
@@ -726,6 +730,13 @@ eval_list(bt_eval_ctx_t *ctx, const bt_ruleset_t *set, const uint32_t *list,
     for (k = 0; k < n; k++) {
         g = list[k];
         p = set->preds[g];
+        if (indexed && p->exact) {
+            /* found under its only key: true, nothing to run */
+            if (dsl_match_add(ctx, g, i) != 0) {
+                return -1;
+            }
+            continue;
+        }
         if (p->natests) {
             /* the attribute scan read the values: test them first */
             slot = set->atslots + set->atoff[g];
@@ -854,23 +865,23 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
             }
         }
 
-        if (eval_list(ctx, set, set->wild, set->nwild, i) != 0
-            || eval_list(ctx, set, ctx->cand, nc, i) != 0)
+        if (eval_list(ctx, set, set->wild, set->nwild, i, 0) != 0
+            || eval_list(ctx, set, ctx->cand, nc, i, 0) != 0)
         {
             return -1;
         }
 
         nl = name_cands(ctx, set, s, &list);
-        if (nl < 0 || eval_list(ctx, set, list, (uint32_t) nl, i) != 0) {
+        if (nl < 0 || eval_list(ctx, set, list, (uint32_t) nl, i, 1) != 0) {
             return -1;
         }
 
         b = s->kind < 6 ? set->kind_b[s->kind] : NULL;
-        if (b != NULL && eval_list(ctx, set, b->preds, b->n, i) != 0) {
+        if (b != NULL && eval_list(ctx, set, b->preds, b->n, i, 1) != 0) {
             return -1;
         }
         b = s->status < 3 ? set->status_b[s->status] : NULL;
-        if (b != NULL && eval_list(ctx, set, b->preds, b->n, i) != 0) {
+        if (b != NULL && eval_list(ctx, set, b->preds, b->n, i, 1) != 0) {
             return -1;
         }
     }
