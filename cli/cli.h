@@ -58,7 +58,4 @@ char *bt_cli_rule_name(const char *path, char *out, size_t size);
  */
 bt_rule_t *bt_cli_rule_load(const char *path, int *rc);
 
-/* Writes n bytes as lowercase hex plus a NUL into out (2n + 1 bytes). */
-void bt_cli_hex(const uint8_t *p, size_t n, char *out);
-
 #endif /* BT_CLI_H */

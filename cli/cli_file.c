@@ -112,16 +112,3 @@ bt_cli_rule_name(const char *path, char *out, size_t size)
     return out;
 }
 
-
-void
-bt_cli_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char  digits[] = "0123456789abcdef";
-    size_t             i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 0xf];
-    }
-    out[2 * n] = '\0';
-}

@@ -186,7 +186,7 @@ bt_cli_eval(int argc, char **argv)
             goto nomem;
         }
 
-        bt_cli_hex(ct->id, 16, hex);
+        *bt_hex(hex, ct->id, 16) = '\0';
         out.trace = &trace;
         out.trace_hex = hex;
         out.failed = 0;
@@ -285,7 +285,7 @@ eval_fire(void *arg, uint32_t index, void *user, const bt_witness_t *w)
 
         for (i = w->off[c]; i < w->off[c + 1]; i++) {
             s = w->spans[i];
-            bt_cli_hex(out->trace->spans[s].s.span_id, 8, hex);
+            *bt_hex(hex, out->trace->spans[s].s.span_id, 8) = '\0';
             if (json_array_append_new(ids, json_string(hex)) != 0) {
                 goto failed;
             }

@@ -23,7 +23,6 @@
 /* at most one "queue full" line per this many ms */
 #define DROP_LOG_MS     1000
 
-static const char  hexd[] = "0123456789abcdef";
 
 typedef struct {
     bt_sig_t            *s;
@@ -67,18 +66,6 @@ bt_sig_rfc3339(uint64_t ms, char *buf, size_t n)
     gmtime_r(&t, &tm);
     k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf + k, n - k, ".%03uZ", (unsigned) (ms % 1000));
-}
-
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = hexd[p[i] >> 4];
-        out[2 * i + 1] = hexd[p[i] & 15];
-    }
-    out[2 * n] = '\0';
 }
 
 static void
@@ -167,7 +154,7 @@ signal_json(fire_arg_t *fa, const bt_srule_t *rule, const char *sid,
     for (c = 0; c < w->nclauses; c++) {
         grp = json_array();
         for (k = w->off[c]; grp && k < w->off[c + 1]; k++) {
-            hex(v->spans[w->spans[k]].s.span_id, 8, span);
+            *bt_hex(span, v->spans[w->spans[k]].s.span_id, 8) = '\0';
             json_array_append_new(grp, json_string(span));
         }
         json_array_append_new(wit, grp ? grp : json_null());
@@ -313,7 +300,7 @@ on_fire(void *arg, uint32_t index, void *user, const bt_witness_t *w)
     n = snprintf(key, sizeof(key), "%s:%s", rule->id, fa->trace_id);
     bt_sha1(key, (size_t) n < sizeof(key) ? (size_t) n : sizeof(key) - 1,
             dig);
-    hex(dig, 8, it->sid);
+    *bt_hex(it->sid, dig, 8) = '\0';
     memcpy(it->trace_id, fa->trace_id, sizeof(it->trace_id));
     it->detected_ms = fa->detected_ms;
     it->completed_ns = fa->completed_ns;
@@ -370,7 +357,7 @@ bt_sig_on_trace(bt_sig_t *s, const bt_trace_t *view, const bt_done_t *done)
         fa.view = view;
         fa.done = done;
         fa.detected_ms = bt_sig_wall_ms();
-        hex(done->trace_id, 16, fa.trace_id);
+        *bt_hex(fa.trace_id, done->trace_id, 16) = '\0';
 
         s->evaluations++;
         s->rule_evaluations += r->n;

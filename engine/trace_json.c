@@ -12,7 +12,6 @@
 
 #include "trace_json.h"
 
-static const char  hexd[] = "0123456789abcdef";
 
 static const char  *kind_names[] = {
     "UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"
@@ -70,7 +69,6 @@ put(bt_jbuf_t *b, const char *s, size_t n)
 static void
 put_hex(bt_jbuf_t *b, const uint8_t *id, size_t n, int absent_if_zero)
 {
-    size_t  i;
     char   *o;
 
     if (reserve(b, 2 * n + 2) != 0) {
@@ -79,10 +77,7 @@ put_hex(bt_jbuf_t *b, const uint8_t *id, size_t n, int absent_if_zero)
     o = b->p + b->len;
     *o++ = '"';
     if (!(absent_if_zero && bt_id_is_zero(id, n))) {
-        for (i = 0; i < n; i++) {
-            *o++ = hexd[id[i] >> 4];
-            *o++ = hexd[id[i] & 15];
-        }
+        o = bt_hex(o, id, n);
     }
     *o++ = '"';
     b->len = (size_t) (o - b->p);
@@ -173,8 +168,7 @@ put_str(bt_jbuf_t *b, const char *s, size_t n)
             *o++ = 'u';
             *o++ = '0';
             *o++ = '0';
-            *o++ = hexd[*p >> 4];
-            *o++ = hexd[*p & 15];
+            o = bt_hex(o, p, 1);
         }
         p++;
     }

@@ -180,6 +180,25 @@ bt_id_is_zero(const uint8_t *id, size_t n)
     return 1;
 }
 
+/*
+ * Writes the n bytes at p as 2n lowercase hex digits at out, without a
+ * NUL, and returns the end (where a caller wanting a string puts its NUL).
+ * The one hex encoder for ids and bytes in the engine, the CLI and the
+ * tests.  This function can't fail.
+ */
+static inline char *
+bt_hex(char *out, const uint8_t *p, size_t n)
+{
+    static const char  digits[] = "0123456789abcdef";
+    size_t             i;
+
+    for (i = 0; i < n; i++) {
+        *out++ = digits[p[i] >> 4];
+        *out++ = digits[p[i] & 15];
+    }
+    return out;
+}
+
 
 /*
  * Parses the span record at p (at most avail bytes) into *out.  Validates

@@ -29,6 +29,7 @@
 #include <zlib.h>
 
 #include "shm/bt_ring.h"
+#include "shm/bt_span.h"
 
 #define H_MAX_ARGS  64
 
@@ -1294,12 +1295,5 @@ h_span_find(json_t *trace, const char *span_id)
 void
 h_hex(const uint8_t *p, size_t n, char *out)
 {
-    static const char  digits[] = "0123456789abcdef";
-    size_t             i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
+    *bt_hex(out, p, n) = '\0';
 }

@@ -254,7 +254,7 @@ json_t *h_trace_find(json_t *traces, const char *trace_id);
 /* The span with span_id in a trace line, or NULL. */
 json_t *h_span_find(json_t *trace, const char *span_id);
 
-/* Lowercase hex of n bytes into out (2n + 1 bytes). */
+/* Lowercase hex of n bytes into out (2n + 1 bytes): bt_hex() and a NUL. */
 void h_hex(const uint8_t *p, size_t n, char *out);
 
 /* Milliseconds on the monotonic clock. */
