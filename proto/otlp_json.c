@@ -930,6 +930,21 @@ key:
 
 /* ---- objects and lists ------------------------------------------------------- */
 
+/* Short names: a loop beats a call to memcmp. */
+static inline int
+same_bytes(const char *a, const uint8_t *b, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if ((uint8_t) a[i] != b[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
 /* Which field a member name is: its id, or -1; *camel says which spelling.
  * Names with escapes are decoded first (into a small buffer: a longer
  * name is none of ours). */
@@ -960,14 +975,12 @@ lookup(const fname_t *f, int nf, const uint8_t *s, size_t n, int flags,
     }
 
     for (i = 0; i < nf; i++) {
-        if (f[i].clen == n && f[i].camel[0] == s[0]
-            && memcmp(f[i].camel, s, n) == 0)
-        {
+        if (f[i].clen == n && same_bytes(f[i].camel, s, n)) {
             *camel = 1;
             return i;
         }
-        if (f[i].slen == n && f[i].snake != NULL && f[i].snake[0] == s[0]
-            && memcmp(f[i].snake, s, n) == 0)
+        if (f[i].slen == n && f[i].snake != NULL
+            && same_bytes(f[i].snake, s, n))
         {
             *camel = 0;
             return i;
