@@ -196,6 +196,18 @@ table_free(dsl_table_t *t)
 }
 
 
+/* an attribute key's bit in bt_ruleset_t.akeys: length, first, last byte */
+static uint32_t
+akey_bit(const char *k, uint32_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    return (n * 31u + (unsigned char) k[0] * 7u + (unsigned char) k[n - 1])
+           & 255;
+}
+
+
 /* how many prefix lengths of p the set does not probe yet */
 static uint32_t
 new_lengths(const bt_ruleset_t *set, const dsl_pred_t *p)
@@ -376,6 +388,16 @@ bt_ruleset_build(bt_ruleset_t *set)
                 b->aslot = ++set->naslots;
             }
             set->atslots[set->atoff[g] + k] = b->aslot - 1;
+        }
+    }
+
+    if (set->attrs.slots != NULL) {
+        for (i = 0; i <= set->attrs.mask; i++) {
+            b = &set->attrs.slots[i];
+            if (b->key != NULL) {
+                j = akey_bit(b->key, b->klen);
+                set->akeys[j >> 6] |= 1ULL << (j & 63);
+            }
         }
     }
 
@@ -847,6 +869,10 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
             }
             bt_iter_init(&it, s->attrs.p, s->attrs.n);
             while (bt_attr_next(&it, &key, &val)) {
+                h = akey_bit(key.p, key.n);
+                if (!(set->akeys[h >> 6] >> (h & 63) & 1)) {
+                    continue;
+                }
                 h = dsl_hash(key.p, key.n);
                 b = table_find(&set->attrs, key.p, key.n, h);
                 if (b == NULL) {

@@ -74,6 +74,9 @@ struct bt_ruleset_s {
     dsl_table_t        roots;   /* root span name -> rules gated on it
                                    (rule indexes in the buckets) */
 
+    uint64_t           akeys[4];    /* a bit per akey_bit() of each key
+                                       in attrs: most span attributes no
+                                       rule reads are skipped unhashed */
     uint32_t          *atoff;   /* attribute tests of predicate g read
                                    slots atslots[atoff[g] ..] */
     uint32_t          *atslots;
