@@ -206,7 +206,23 @@ bt_trace_link(bt_trace_t *t)
         order[i] = i;
     }
 
-    qsort_r(order, n, sizeof(uint32_t), cmp_start, t->spans);
+    if (n <= 32) {
+        /* small traces (most): insertion sort, no qsort_r call overhead */
+        for (i = 1; i < n; i++) {
+            uint32_t  j, v;
+
+            v = order[i];
+            for (j = i; j > 0 && cmp_start(&v, &order[j - 1], t->spans) < 0;
+                 j--)
+            {
+                order[j] = order[j - 1];
+            }
+            order[j] = v;
+        }
+
+    } else {
+        qsort_r(order, n, sizeof(uint32_t), cmp_start, t->spans);
+    }
 
     for (i = 0; i < n; i++) {
         uint32_t  j, k;
