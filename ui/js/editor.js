@@ -92,6 +92,8 @@ function build(root, rule, ctl) {
         const my = ++vseq;
         const text = ta.value;
         if (!text.trim()) {
+            diagList.classList.remove('stale');
+            diagList.removeAttribute('aria-busy');
             diags = [];
             state.textContent = '';
             diagList.replaceChildren(h('li.muted', null, 'Write a rule: trace.has(span => …)'));
@@ -106,10 +108,14 @@ function build(root, rule, ctl) {
         } catch (e) {
             if (e.name === 'AbortError' || my !== vseq) return;
             state.textContent = '';
+            diagList.classList.remove('stale');
+            diagList.removeAttribute('aria-busy');
             diagList.replaceChildren(h('li', null, errorBox(e)));
         }
     }
     function showDiags(list, valid) {
+        diagList.classList.remove('stale');
+        diagList.removeAttribute('aria-busy');
         diags = list;
         repaint();
         const nerr = list.filter((d) => d.severity !== 'warning').length;
@@ -142,7 +148,12 @@ function build(root, rule, ctl) {
         // the new answer comes.
         diags = [];
         repaint();
+        state.className = 'vstate';
         state.textContent = 'Checking…';
+        // The list stays (less flicker while typing) but is marked as
+        // describing the previous text until the new answer comes.
+        diagList.classList.add('stale');
+        diagList.setAttribute('aria-busy', 'true');
         later();
     });
 
@@ -158,7 +169,10 @@ function build(root, rule, ctl) {
             description.value = t.description;
             tags.value = t.tags.join(', ');
             ta.value = t.dsl;
+            diags = [];
             repaint();
+            diagList.classList.add('stale');
+            diagList.setAttribute('aria-busy', 'true');
             validate();
         });
         templateField = field('Template', tsel, 'fills in every field; the four rules of the DSL guide are here');
@@ -238,6 +252,13 @@ function build(root, rule, ctl) {
     if (rule && rule.status && rule.status.state === 'error') {
         root.append(h('p.alert', { role: 'alert' }, `The engine could not load this rule: ${rule.status.error}`));
     }
+    // Ctrl+S / Cmd+S saves, as in an editor.
+    form.addEventListener('keydown', (e) => {
+        if ((e.ctrlKey || e.metaKey) && e.key === 's') {
+            e.preventDefault();
+            form.requestSubmit();
+        }
+    });
     root.append(form, dialog.el);
     repaint();
     if (ta.value) validate();

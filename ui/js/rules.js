@@ -55,7 +55,10 @@ export function render(main, { query }) {
 
     function row(r) {
         const idEn = `en-${r.id}`;
-        const toggle = h('input', { type: 'checkbox', id: idEn, checked: r.enabled !== false, role: 'switch' });
+        // Every row's controls have the same names (Enabled, Edit, Delete); the
+        // rule's name is their description, so a screen reader tells them apart.
+        const desc = `rn-${r.id}`;
+        const toggle = h('input', { type: 'checkbox', id: idEn, checked: r.enabled !== false, role: 'switch', 'aria-describedby': desc });
         toggle.addEventListener('change', async () => {
             toggle.disabled = true;
             try {
@@ -70,7 +73,7 @@ export function render(main, { query }) {
         });
         const st = r.status || {};
         return h('tr', { 'data-rule-id': r.id },
-            h('td', null, h('a.rulename', { href: `#/rules/${r.id}` }, r.name),
+            h('td', null, h('a.rulename', { href: `#/rules/${r.id}`, id: desc }, r.name),
                 r.description ? h('div.muted.rdesc', null, r.description) : null),
             h('td', null, severityBadge(r.severity)),
             h('td', null, (r.tags || []).map((t) => h('button.tag', { type: 'button', title: `Only rules tagged ${t}`, onclick: () => { tag.value = t; load(); } }, t))),
@@ -79,9 +82,10 @@ export function render(main, { query }) {
                 h('div.muted.small', null, `v${r.version}, ${fmtAgo(r.updated_at)}`)),
             h('td', null, h('div.check', null, toggle, h('label', { for: idEn }, 'Enabled'))),
             h('td.acts', null, h('div.actions', null,
-                h('a.button', { href: `#/rules/${r.id}` }, 'Edit'),
+                h('a.button', { href: `#/rules/${r.id}`, 'aria-describedby': desc }, 'Edit'),
                 h('button.danger', {
                     type: 'button',
+                    'aria-describedby': desc,
                     onclick: async () => {
                         if (!(await dialog.ask(`Delete the rule “${r.name}”?`, 'Its signals stay; the engine stops running it within a second.'))) return;
                         try {
