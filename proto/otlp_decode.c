@@ -2479,7 +2479,8 @@ wr_span(writer_t *wr, const uint8_t *p, uint32_t n, wr_ctx_t *ctx)
         case F_SPAN_ATTRIBUTES:
         case F_SPAN_EVENTS:
         case F_SPAN_LINKS:
-            r = f.num == F_SPAN_ATTRIBUTES ? 0 : f.num == F_SPAN_EVENTS ? 1 : 2;
+            r = f.num == F_SPAN_ATTRIBUTES ? 0
+                : f.num == F_SPAN_EVENTS ? 1 : 2;
             if (range[r][0] == NULL) {
                 range[r][0] = at;
             }
