@@ -305,8 +305,15 @@ try {
         await page.locator('.chart svg rect.bar').first().waitFor();
         const top = page.getByRole('region', { name: /Rules that fire most/ });
         await top.getByRole('link', { name: 'PII without audit log' }).waitFor();
+        assert.match(await page.locator('.tile .value').nth(2).textContent(), /^2$/);
         await page.waitForFunction(() => /^[0-9.,]+$/.test(document.querySelector('.tile .value').textContent));
         await shot('overview');
+        // A top rule opens the signals of that rule only.
+        await top.getByRole('link', { name: 'Auth retry storm' }).click();
+        await page.waitForURL(/#\/signals\?rule_id=/);
+        await page.waitForFunction(() => document.querySelectorAll('table.signals tbody tr').length === 1);
+        assert.match(await page.locator('table.signals tbody').textContent(), /Auth retry storm/);
+        assert.equal(await page.getByLabel('Rule', { exact: true }).locator('option:checked').textContent(), 'Auth retry storm');
     });
 
     await step('editor: edit a saved rule (PUT with its version)', async () => {

@@ -36,15 +36,23 @@ export function render(main, { query }) {
             field('Rule', rule), field('Severity', sev), field('Status', status), field('Time', range)),
         out, note, table, more);
 
-    // Rule names for the filter (a failure here shows in the list anyway).
+    // A rule asked for in the address filters from the first request on;
+    // its name comes with the list of rules (a failure there shows in the
+    // signals list anyway).
+    const want = query.get('rule_id') || '';
+    const wantOpt = want ? h('option', { value: want, selected: true }, `rule ${want}`) : null;
+    if (wantOpt) rule.append(wantOpt);
     api('GET', '/rules').then((r) => {
-        const want = query.get('rule_id') || '';
+        let found = false;
         for (const x of r.rules || []) {
-            rule.append(h('option', { value: x.id, selected: x.id === want ? true : null }, x.name));
+            if (x.id === want) {
+                wantOpt.textContent = x.name;
+                found = true;
+            } else {
+                rule.append(h('option', { value: x.id }, x.name));
+            }
         }
-        if (want && ![...rule.options].some((o) => o.value === want)) {
-            rule.append(h('option', { value: want, selected: true }, `rule ${want} (deleted)`));
-        }
+        if (wantOpt && !found) wantOpt.textContent = `rule ${want} (deleted)`;
     }).catch(() => {});
 
     const rows = new Map();            // id -> {sig, tr, key}
