@@ -81,10 +81,17 @@ typedef struct {
     int             nul;        /* a decoded string held \u0000 */
     size_t          scap;
 
+    uint32_t       *memo;       /* start, end offset of each container */
+    size_t          mn;
+    size_t          mcap;
+    int             memo_rec;   /* validate() records containers */
+    int             memo_use;   /* the careful conversion jumps them */
+
     char           *err;
     size_t          errlen;
     char            path[1024];
     size_t          plen;
+    uint32_t        midx[JSON_MAX_DEPTH];   /* open containers' entries */
 } jr_t;
 
 /* a member name: camelCase and optional snake_case, with lengths */
@@ -815,6 +822,64 @@ scan_word(jr_t *r, const char *w, size_t n)
 
 
 /*
+ * The careful mode's memo of containers, so that it stays linear: it finds
+ * the winning members of an object by skipping every member value, then
+ * reads the winners, whose own members it skips again, and so on down; in
+ * nested bodies that would read the deepest bytes once per level.
+ * validate() records where every container starts and ends (starts come in
+ * increasing order), and the careful conversion's skips jump over a
+ * container found there.  Offsets are 32 bits: larger bodies go unmemoed.
+ */
+static void
+memo_open(jr_t *r, const uint8_t *p, int d)
+{
+    size_t     cap;
+    uint32_t  *m;
+
+    if (r->mn == r->mcap) {
+        cap = r->mcap ? r->mcap * 2 : 1024;
+        m = realloc(r->memo, cap * 2 * sizeof(uint32_t));
+        if (m == NULL) {
+            r->memo_rec = 0;        /* correct without it, only slower */
+            r->mn = 0;
+            return;
+        }
+        r->memo = m;
+        r->mcap = cap;
+    }
+    r->memo[2 * r->mn] = (uint32_t) (p - r->start);
+    r->memo[2 * r->mn + 1] = 0;
+    r->midx[r->depth + d] = (uint32_t) r->mn++;
+}
+
+
+static void
+memo_close(jr_t *r, int d)
+{
+    r->memo[2 * r->midx[r->depth + d] + 1] = (uint32_t) (r->p - r->start);
+}
+
+
+/* Where the container starting at p ends (an offset), 0 if unknown. */
+static uint32_t
+memo_find(jr_t *r, const uint8_t *p)
+{
+    uint32_t  off = (uint32_t) (p - r->start);
+    size_t    lo = 0, hi = r->mn, mid;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        if (r->memo[2 * mid] < off) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < r->mn && r->memo[2 * lo] == off ? r->memo[2 * lo + 1] : 0;
+}
+
+
+/*
  * Skips the value at the cursor (inside r->depth open containers),
  * checking it as jansson would, without recursion: one bit per open
  * container says object or array.
@@ -823,9 +888,10 @@ static int
 skip_value(jr_t *r)
 {
     uint8_t         stack[JSON_MAX_DEPTH / 8 + 1];
-    int             d = 0, rc, flags;
+    int             d = 0, rc, flags, obj;
     const uint8_t  *s;
     size_t          n;
+    uint32_t        e;
     num_t           t;
 
 value:
@@ -839,26 +905,35 @@ value:
 
     switch (*r->p) {
     case '{':
+    case '[':
+        if (r->memo_use && (e = memo_find(r, r->p)) != 0) {
+            /* checked and measured by validate(): jump over it */
+            r->p = r->start + e;
+            rc = J_OK;
+            break;
+        }
+        if (r->memo_rec) {
+            memo_open(r, r->p, d);
+        }
+        obj = *r->p == '{';
+        if (obj) {
+            stack[d / 8] |= (uint8_t) (1 << (d % 8));
+        } else {
+            stack[d / 8] &= (uint8_t) ~(1 << (d % 8));
+        }
         r->p++;
-        stack[d / 8] |= (uint8_t) (1 << (d % 8));
         d++;
         ws(r);
-        if (r->p < r->end && *r->p == '}') {
+        if (r->p < r->end && *r->p == (obj ? '}' : ']')) {
             r->p++;
             d--;
+            if (r->memo_rec) {
+                memo_close(r, d);
+            }
             goto after;
         }
-        goto key;
-
-    case '[':
-        r->p++;
-        stack[d / 8] &= (uint8_t) ~(1 << (d % 8));
-        d++;
-        ws(r);
-        if (r->p < r->end && *r->p == ']') {
-            r->p++;
-            d--;
-            goto after;
+        if (obj) {
+            goto key;
         }
         goto value;
 
@@ -902,6 +977,9 @@ after:
     if (*r->p == ((stack[(d - 1) / 8] & (1 << ((d - 1) % 8))) ? '}' : ']')) {
         r->p++;
         d--;
+        if (r->memo_rec) {
+            memo_close(r, d);
+        }
         goto after;
     }
     return syntax(r, "',' or end of container expected");
@@ -2068,13 +2146,17 @@ bt_otlp_json_to_pb(const char *json, size_t len, uint8_t **pb,
     rc = convert(&r);
     if (rc == J_MAP || rc == J_SYNTAX) {
         r.careful = 1;
+        r.memo_rec = len <= UINT32_MAX;
         rc = validate(&r);
+        r.memo_use = r.memo_rec;
+        r.memo_rec = 0;
         if (rc == J_OK) {
             rc = convert(&r);
         }
     }
 
     free(r.scratch);
+    free(r.memo);
 
     if (rc == J_OK) {
         *pb = r.out;

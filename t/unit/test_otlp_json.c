@@ -818,6 +818,31 @@ Test(stream, repeated_names_the_later_wins)
 }
 
 
+Test(stream, careful_mode_through_deep_values)
+{
+    char  *deep, *s;
+    int    n;
+
+    /* a repeated name sends the reader to its careful mode, which jumps
+     * over containers it has measured: the deep winner still converts the
+     * same */
+    for (n = 1; n <= 65; n += 16) {
+        deep = deep_json(n == 65 ? 64 : n);
+        s = malloc(strlen(deep) + 32);
+        sprintf(s, "{\"resourceSpans\":[],%s", deep + 1);
+        cr_assert_eq(same(s), 0, "depth %d", n);
+        free(s);
+        free(deep);
+    }
+    deep = deep_json(65);
+    s = malloc(strlen(deep) + 32);
+    sprintf(s, "{\"resourceSpans\":[],%s", deep + 1);
+    cr_assert_eq(same(s), -1);
+    free(s);
+    free(deep);
+}
+
+
 Test(stream, syntax_errors_win_over_mapping_errors)
 {
     out_t  o;
