@@ -24,8 +24,9 @@
  * the whole text first (so a syntax error anywhere wins, as with jansson),
  * then for each object finds which member of each name wins before
  * converting the winners in the fixed order, with a path for messages.
- * The careful mode reads an object's bytes once per nesting level; it only
- * runs for bodies that fail or repeat a name.
+ * The careful mode only runs for bodies that fail or repeat a name; it
+ * stays linear by jumping over containers its validation pass measured
+ * (see memo_open).
  *
  * Mapping choices (OTLP/HTTP spec, "JSON Protobuf Encoding"):
  *  - names: lowerCamelCase, or the .proto snake_case names;
