@@ -364,6 +364,9 @@ try {
         await sw.focus();
         await page.keyboard.press('Space');
         await page.waitForFunction(() => [...document.querySelectorAll('tr')].some((r) => r.textContent.includes('Auth retry storm') && r.querySelector('.state-disabled, .state-pending')));
+        // The list was rebuilt; the focus stayed on the switch.
+        assert.equal(await page.evaluate(() => document.activeElement.getAttribute('role')), 'switch');
+        assert.equal(await sw.isChecked(), false);
         await row.getByRole('button', { name: 'Delete' }).focus();
         await page.keyboard.press('Enter');
         const dlg = page.getByRole('dialog');

@@ -24,7 +24,7 @@ export function render(main, { query }) {
 
     const ctl = new AbortController();
     let seq = 0;
-    async function load() {
+    async function load(focusId) {
         const my = ++seq;
         try {
             const r = await api('GET', '/rules', {
@@ -32,14 +32,14 @@ export function render(main, { query }) {
                 query: { text: text.value.trim(), severity: sev.value, enabled: enabled.value, tag: tag.value.trim() },
             });
             if (my !== seq) return;
-            show(r.rules || []);
+            show(r.rules || [], focusId);
         } catch (e) {
             if (e.name !== 'AbortError' && my === seq) out.replaceChildren(errorBox(e));
         }
     }
     const filtered = () => text.value || sev.value || enabled.value || tag.value;
 
-    function show(rules) {
+    function show(rules, focusId) {
         if (!rules.length) {
             out.replaceChildren(filtered()
                 ? h('p.empty', null, 'No rule matches these filters.')
@@ -47,10 +47,15 @@ export function render(main, { query }) {
                     h('p', null, h('a.button.primary', { href: '#/rules/new' }, 'Create a rule from a template'))));
             return;
         }
+        // The list is rebuilt after every change: keep the keyboard focus on
+        // the same control (ids are per rule).
+        const focused = typeof focusId === 'string' ? focusId
+            : out.contains(document.activeElement) ? document.activeElement.id : '';
         out.replaceChildren(h('p.muted.count', null, `${rules.length} rule${rules.length === 1 ? '' : 's'}`),
             h('table.list.rules', null,
                 h('thead', null, h('tr', null, ['Name', 'Severity', 'Tags', 'Engine', 'Enabled', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
                 h('tbody', null, rules.map(row))));
+        if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
     }
 
     function row(r) {
@@ -60,7 +65,9 @@ export function render(main, { query }) {
         const desc = `rn-${r.id}`;
         const toggle = h('input', { type: 'checkbox', id: idEn, checked: r.enabled !== false, role: 'switch', 'aria-describedby': desc });
         toggle.addEventListener('change', async () => {
-            toggle.disabled = true;
+            // Not disabled while the request runs: that would take the
+            // keyboard focus away.
+            toggle.setAttribute('aria-busy', 'true');
             try {
                 await api('PATCH', `/rules/${r.id}`, { body: { enabled: toggle.checked } });
                 toast(`${r.name}: ${toggle.checked ? 'enabled' : 'disabled'}`);
@@ -68,8 +75,7 @@ export function render(main, { query }) {
                 toggle.checked = !toggle.checked;
                 toast(e.message);
             }
-            toggle.disabled = false;
-            load();
+            load(idEn);
         });
         const st = r.status || {};
         return h('tr', { 'data-rule-id': r.id },
