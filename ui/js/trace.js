@@ -78,6 +78,7 @@ export function render(main, { args, query }) {
                 tick.style.left = `${f * 100}%`;
                 if (f === 1) tick.classList.add('last');
                 if (f === 0.25 || f === 0.75) tick.classList.add('quarter');
+                if (f === 0.5) tick.classList.add('mid');
                 return tick;
             })));
         wf.append(axis);
