@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "log.h"
 #include "signals.h"
@@ -54,15 +54,6 @@ struct engine_s {
     bt_sig_t           *sig;            /* rules and signals, NULL: none */
 };
 
-
-static uint64_t
-wall_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
 
 static void
 stat_store(uint64_t *field, uint64_t v)
@@ -195,7 +186,7 @@ heartbeat(engine_t *e)
        nginx's stats page then never lags behind the output */
     publish(e);
 
-    now = wall_ms();
+    now = bt_wall_ms();
     if (now - e->last_beat_ms >= HEARTBEAT_EVERY_MS) {
         e->last_beat_ms = now;
         stat_store(&e->es->heartbeat_ms, now);
@@ -300,7 +291,7 @@ relieve_pressure(engine_t *e)
 
     /* at most one line a second: under sustained pressure this runs on
        every step */
-    now = wall_ms();
+    now = bt_wall_ms();
     if (e->pressure_forced && now - e->pressure_logged_ms >= 1000) {
         engine_log(ENGINE_LOG_WARN, "ring above %u%% full: completed %llu "
                    "oldest traces early (forced) since the last report; "
@@ -456,7 +447,7 @@ engine_open(const engine_conf_t *conf, char *err, size_t errlen)
     /* two consumers on one SPSC ring would corrupt it: refuse */
     pid = __atomic_load_n(&e->es->pid, __ATOMIC_ACQUIRE);
     beat = __atomic_load_n(&e->es->heartbeat_ms, __ATOMIC_RELAXED);
-    now = wall_ms();
+    now = bt_wall_ms();
     if (pid != 0 && pid != (uint64_t) getpid()
         && (kill((pid_t) pid, 0) == 0 || errno == EPERM)
         && now - beat < ENGINE_ALIVE_MS)

@@ -9,9 +9,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 int  engine_log_level = ENGINE_LOG_INFO;
@@ -35,12 +35,10 @@ engine_log_parse_level(const char *name)
 void
 engine_log(int level, const char *fmt, ...)
 {
-    char             line[1024];
-    struct timespec  ts;
-    struct tm        tm;
-    va_list          ap;
-    size_t           n;
-    int              k;
+    char     line[1024];
+    va_list  ap;
+    size_t   n;
+    int      k;
 
     if (level < engine_log_level) {
         return;
@@ -49,12 +47,9 @@ engine_log(int level, const char *fmt, ...)
         level = ENGINE_LOG_ERROR;
     }
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-
-    n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    k = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s betrace-engine: ",
-                 ts.tv_nsec / 1000000, level_names[level]);
+    n = bt_rfc3339(bt_wall_ms(), line, sizeof(line));
+    k = snprintf(line + n, sizeof(line) - n, " %s betrace-engine: ",
+                 level_names[level]);
     n += (size_t) k;
 
     va_start(ap, fmt);

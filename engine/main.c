@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "log.h"
 
@@ -27,15 +27,6 @@ static void
 on_signal(int signo)
 {
     stop_signal = signo;
-}
-
-static uint64_t
-mono_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 static void
@@ -326,9 +317,9 @@ main(int argc, char **argv)
     }
 
     while (!stop_signal) {
-        now = mono_ms();
+        now = bt_mono_ms();
         if (engine_step(e, now) == 0 && !stop_signal) {
-            engine_wait(e, mono_ms(), MAX_SLEEP_MS);
+            engine_wait(e, bt_mono_ms(), MAX_SLEEP_MS);
         }
     }
 

@@ -77,12 +77,6 @@ typedef struct {
 } io_state_t;
 
 
-static uint64_t
-mono_ms(void)
-{
-    return bt_sig_mono_ns() / 1000000;
-}
-
 /* log-linear histogram: 8 buckets per power of two */
 static unsigned
 lat_bucket(uint64_t us)
@@ -156,14 +150,14 @@ drop_connection(bt_sig_t *s, io_state_t *st, const char *what)
     s->redis_errors++;
     /* a connection that failed soon after it was made (Redis loading its
        data, out of memory) backs off further each time */
-    if (mono_ms() - st->connected_at < 5000) {
+    if (bt_mono_ms() - st->connected_at < 5000) {
         st->backoff = st->backoff * 2 > BACKOFF_MAX_MS
                       ? BACKOFF_MAX_MS : st->backoff * 2;
     } else {
         st->backoff = BACKOFF_MIN_MS;
     }
-    st->next_connect = mono_ms() + st->backoff;
-    st->down_since = mono_ms();
+    st->next_connect = bt_mono_ms() + st->backoff;
+    st->down_since = bt_mono_ms();
     st->down_logged = st->down_since;
     publish(s);
 }
@@ -217,7 +211,7 @@ io_connect(bt_sig_t *s, io_state_t *st)
                                     tv);
     }
 
-    now = mono_ms();
+    now = bt_mono_ms();
 
     if (c == NULL || c->err) {
         s->redis_errors++;
@@ -295,7 +289,7 @@ heartbeat(bt_sig_t *s)
     json_t      *o;
     char        *js, now[32];
 
-    bt_sig_rfc3339(bt_sig_wall_ms(), now, sizeof(now));
+    bt_rfc3339(bt_wall_ms(), now, sizeof(now));
     o = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I}",
                   "pid", (json_int_t) getpid(),
                   "heartbeat", now,
@@ -411,7 +405,7 @@ write_signals(bt_sig_t *s)
             } else {
                 s->duplicates++;
             }
-            now_ns = bt_sig_mono_ns();
+            now_ns = bt_mono_ns();
             us = (now_ns - it->completed_ns) / 1000;
             s->lat_hist[lat_bucket(us)]++;
             s->lat_count++;
@@ -440,7 +434,7 @@ write_signals(bt_sig_t *s)
                at most once a second, with the count) */
             s->redis_errors++;
             s->lost++;
-            if (bt_sig_wall_ms() - s->lost_log_ms >= 1000) {
+            if (bt_wall_ms() - s->lost_log_ms >= 1000) {
                 engine_log(ENGINE_LOG_ERROR, "redis: writing signal %s "
                            "(rule %s, trace %s) failed: %s; the signal is "
                            "lost (%llu lost in all)",
@@ -448,7 +442,7 @@ write_signals(bt_sig_t *s)
                            r->type == REDIS_REPLY_ERROR ? r->str
                                                         : "unexpected reply",
                            (unsigned long long) s->lost);
-                s->lost_log_ms = bt_sig_wall_ms();
+                s->lost_log_ms = bt_wall_ms();
             }
         }
         freeReplyObject(r);
@@ -531,10 +525,10 @@ bt_redis_io_main(void *arg)
 
     memset(&st, 0, sizeof(st));
     st.backoff = BACKOFF_MIN_MS;
-    st.next_latency_log = mono_ms() + LATENCY_LOG_MS;
+    st.next_latency_log = bt_mono_ms() + LATENCY_LOG_MS;
 
     while (__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST) != 2) {
-        now = mono_ms();
+        now = bt_mono_ms();
 
         if (s->rc == NULL && now >= st.next_connect) {
             if (io_connect(s, &st) == 0) {
@@ -561,7 +555,7 @@ bt_redis_io_main(void *arg)
             drop_connection(s, &st, "writing signals");
         }
 
-        now = mono_ms();
+        now = bt_mono_ms();
         if (s->rc && now >= st.next_beat) {
             st.next_beat = now + BEAT_MS;
             if (heartbeat(s) != 0) {
@@ -597,7 +591,7 @@ bt_redis_io_main(void *arg)
             continue;
         }
 
-        now = mono_ms();
+        now = bt_mono_ms();
         next = s->rc ? st.next_poll : st.next_connect;
         if (s->rc && st.next_beat < next) {
             next = st.next_beat;

@@ -91,7 +91,7 @@ bt_retention_round(bt_sig_t *s)
     char         max[24], min[24], batch[16];
     uint64_t     now, age_ms;
 
-    now = bt_sig_wall_ms();
+    now = bt_wall_ms();
     age_ms = s->conf.retention_age_s * 1000;
     snprintf(max, sizeof(max), "%llu",
              (unsigned long long) s->conf.retention_signals);

@@ -120,7 +120,7 @@ append_status(bt_sig_t *s, status_ctx_t *sc, const char *id,
         return 0;
     }
 
-    bt_sig_rfc3339(bt_sig_wall_ms(), now, sizeof(now));
+    bt_rfc3339(bt_wall_ms(), now, sizeof(now));
     json_object_set_new(o, "updated_at", json_string(now));
     js = json_dumps(o, JSON_COMPACT);
     json_decref(o);

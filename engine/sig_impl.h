@@ -13,6 +13,7 @@
 #include <urcu.h>
 
 #include "../dsl/bt_dsl.h"
+#include "clock.h"
 #include "signals.h"
 
 /* One rule of a loaded set: what a signal needs besides the firing. */
@@ -108,11 +109,6 @@ uint64_t bt_sigq_len(bt_sig_t *s);
 
 /* Frees an item and drops its trace reference.  NULL is ignored. */
 void bt_sigitem_free(bt_sigitem_t *it);
-
-/* Wall clock in ms, monotonic in ns; RFC 3339 UTC with ms into buf (32). */
-uint64_t bt_sig_wall_ms(void);
-uint64_t bt_sig_mono_ns(void);
-void bt_sig_rfc3339(uint64_t ms, char *buf, size_t n);
 
 /*
  * rules.c: loads every rule from Redis (P rules, P rule:<id>), compiles the

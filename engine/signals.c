@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -36,37 +35,6 @@ typedef struct {
     uint64_t             detected_ms;
 } fire_arg_t;
 
-
-uint64_t
-bt_sig_wall_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-uint64_t
-bt_sig_mono_ns(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
-}
-
-void
-bt_sig_rfc3339(uint64_t ms, char *buf, size_t n)
-{
-    struct tm  tm;
-    time_t     t;
-    size_t     k;
-
-    t = (time_t) (ms / 1000);
-    gmtime_r(&t, &tm);
-    k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + k, n - k, ".%03uZ", (unsigned) (ms % 1000));
-}
 
 static void
 blob_unref(bt_blob_t *b)
@@ -160,8 +128,8 @@ signal_json(fire_arg_t *fa, const bt_srule_t *rule, const char *sid,
         json_array_append_new(wit, grp ? grp : json_null());
     }
 
-    bt_sig_rfc3339(v->start_ns / 1000000, ts, sizeof(ts));
-    bt_sig_rfc3339(fa->detected_ms, det, sizeof(det));
+    bt_rfc3339(v->start_ns / 1000000, ts, sizeof(ts));
+    bt_rfc3339(fa->detected_ms, det, sizeof(det));
 
     mlen = strlen(rule->name) + 128
            + (root ? root->name.n + root->service.n : 0);
@@ -252,7 +220,7 @@ count_drop(bt_sig_t *s, const char *why)
     s->dropped++;
     __atomic_store_n(&s->es->signals_dropped, s->dropped, __ATOMIC_RELAXED);
 
-    now = bt_sig_wall_ms();
+    now = bt_wall_ms();
     if (now - s->dropped_log_ms >= DROP_LOG_MS) {
         engine_log(ENGINE_LOG_WARN, "signal dropped: %s (%llu dropped in "
                    "all, %llu since the last report)", why,
@@ -351,12 +319,12 @@ bt_sig_on_trace(bt_sig_t *s, const bt_trace_t *view, const bt_done_t *done)
 
     if (r != NULL && r->n > 0 && view->n > 0) {
         memset(&fa, 0, sizeof(fa));
-        fa.completed_ns = bt_sig_mono_ns();
+        fa.completed_ns = bt_mono_ns();
         fa.s = s;
         fa.r = r;
         fa.view = view;
         fa.done = done;
-        fa.detected_ms = bt_sig_wall_ms();
+        fa.detected_ms = bt_wall_ms();
         *bt_hex(fa.trace_id, done->trace_id, 16) = '\0';
 
         s->evaluations++;

@@ -28,6 +28,7 @@
 #include <curl/curl.h>
 #include <zlib.h>
 
+#include "engine/clock.h"
 #include "shm/bt_ring.h"
 #include "shm/bt_span.h"
 
@@ -43,10 +44,7 @@ typedef struct {
 int64_t
 h_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t) bt_mono_ms();
 }
 
 static void
