@@ -121,6 +121,13 @@ void ngx_http_betrace_format_time(int64_t ms, char *buf);
 int64_t ngx_http_betrace_now_ms(void);
 
 /*
+ * The system clock in Unix ms, to the millisecond and safe in a pool
+ * thread (nginx's cached time is the worker's and lags by an event loop
+ * turn).  Can't fail.
+ */
+int64_t ngx_http_betrace_clock_ms(void);
+
+/*
  * Query argument name as a time.  Returns NGX_OK with *ms set,
  * NGX_DECLINED when absent (*ms unchanged), or NGX_ERROR after answering
  * 400 naming the argument (*rc is what to finalize with).

@@ -25,7 +25,7 @@
 
 #include <openssl/rand.h>
 
-#include "ngx_http_betrace_api.h"
+#include "ngx_http_betrace_api_ops.h"
 #include "dsl/bt_dsl.h"
 
 
@@ -85,8 +85,6 @@ static ngx_int_t ngx_http_betrace_api_rule_id(ngx_http_request_t *r,
     ngx_int_t *rc);
 static json_t *ngx_http_betrace_api_rule_build(json_t *id, json_t *fields,
     json_t *created_at, int64_t now, json_int_t version);
-static json_t *ngx_http_betrace_api_time(int64_t ms);
-static int64_t ngx_http_betrace_api_now(void);
 
 static void ngx_http_betrace_api_rules_list_job(
     ngx_http_betrace_api_job_t *job);
@@ -892,7 +890,7 @@ ngx_http_betrace_api_rule_job(ngx_http_request_t *r)
 
     rj->expect = -1;
     rj->enabled = -1;
-    rj->now = ngx_http_betrace_api_now();
+    rj->now = ngx_http_betrace_clock_ms();
 
     /* the JSON the job holds goes with the request */
 
@@ -969,12 +967,15 @@ static json_t *
 ngx_http_betrace_api_rule_build(json_t *id, json_t *fields,
     json_t *created_at, int64_t now, json_int_t version)
 {
+    char         at[NGX_HTTP_BETRACE_TIME_LEN];
     json_t      *rule, *v;
     ngx_uint_t   i;
 
     static const char  *order[] = {
         "name", "description", "dsl", "severity", "enabled", "tags"
     };
+
+    ngx_http_betrace_format_time(now, at);
 
     rule = json_object();
     if (rule == NULL) {
@@ -996,9 +997,8 @@ ngx_http_betrace_api_rule_build(json_t *id, json_t *fields,
     if ((created_at
          ? json_object_set(rule, "created_at", created_at)
          : json_object_set_new(rule, "created_at",
-                               ngx_http_betrace_api_time(now))) != 0
-        || json_object_set_new(rule, "updated_at",
-                               ngx_http_betrace_api_time(now)) != 0
+                               json_string(at))) != 0
+        || json_object_set_new(rule, "updated_at", json_string(at)) != 0
         || json_object_set_new(rule, "version", json_integer(version)) != 0)
     {
         goto failed;
@@ -1010,35 +1010,6 @@ failed:
 
     json_decref(rule);
     return NULL;
-}
-
-
-/* RFC 3339 UTC with milliseconds: 2026-11-25T16:30:00.123Z */
-
-static json_t *
-ngx_http_betrace_api_time(int64_t ms)
-{
-    time_t     t;
-    struct tm  tm;
-
-    t = (time_t) (ms / 1000);
-    gmtime_r(&t, &tm);
-
-    return json_sprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                        tm.tm_hour, tm.tm_min, tm.tm_sec,
-                        (int) (ms % 1000));
-}
-
-
-static int64_t
-ngx_http_betrace_api_now(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 

@@ -26,8 +26,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <time.h>
-
 #include "ngx_http_betrace_api_ops.h"
 
 
@@ -1139,7 +1137,6 @@ ngx_http_betrace_signal_transition(ngx_http_betrace_api_job_t *job,
 {
     char              now[NGX_HTTP_BETRACE_TIME_LEN];
     const char       *from, *at;
-    struct timespec   ts;
 
     from = json_string_value(json_object_get(s, "status"));
     if (from == NULL) {
@@ -1171,9 +1168,7 @@ ngx_http_betrace_signal_transition(ngx_http_betrace_api_job_t *job,
         return NGX_ERROR;
     }
 
-    (void) clock_gettime(CLOCK_REALTIME, &ts);
-    ngx_http_betrace_format_time((int64_t) ts.tv_sec * 1000
-                                 + ts.tv_nsec / 1000000, now);
+    ngx_http_betrace_format_time(ngx_http_betrace_clock_ms(), now);
 
     if (ngx_strcmp(to, "acknowledged") == 0) {
         json_object_set_new(s, "acknowledged_at", json_string(now));

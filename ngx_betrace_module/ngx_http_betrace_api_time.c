@@ -238,6 +238,17 @@ ngx_http_betrace_now_ms(void)
 }
 
 
+int64_t
+ngx_http_betrace_clock_ms(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_REALTIME, &ts);
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
 ngx_int_t
 ngx_http_betrace_arg_time(ngx_http_request_t *r, const char *name,
     int64_t *ms, ngx_int_t *rc)
