@@ -916,7 +916,9 @@ bt_ruleset_eval(const bt_ruleset_t *set, const bt_trace_t *trace,
      * trace level: rules whose trigger matched, and those without one, in
      * rule order: a bit per rule, then a pass over the words.
      */
-    memset(ctx->rbits, 0, (size_t) nw * sizeof(uint64_t));
+    if (nw > 0) {
+        memset(ctx->rbits, 0, (size_t) nw * sizeof(uint64_t));
+    }
     for (k = 0; k < set->nalways; k++) {
         r = set->always[k];
         ctx->rbits[r >> 6] |= 1ULL << (r & 63);
