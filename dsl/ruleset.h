@@ -12,7 +12,20 @@
  * name, service, attributes, name prefixes and substrings and evaluates
  * only those predicates plus the unindexable ones.  Then only rules whose trigger
  * predicate (one that must match for the rule to fire) matched somewhere
- * are evaluated at trace level, plus rules without a trigger.
+ * are evaluated at trace level, plus rules without a trigger (those gated
+ * on trace.rootName === 'k' only on traces whose root is named k).
+ *
+ * Shortcuts that keep per-span work small, each giving the same result as
+ * running the predicate (test_dsl_ruleset checks it):
+ *   - the candidates of a (name, service) pair are cached in the evaluation
+ *     context, so prefix hashing and substring scans run once per distinct
+ *     name, not once per span;
+ *   - attribute keys no rule reads are skipped by a 256-bit filter before
+ *     hashing;
+ *   - attribute tests (span.attributes[k] OP literal in a predicate's
+ *     top-level &&) are applied to the values the attribute scan read;
+ *   - a predicate that is exactly its index key (span.name === 'k', ...)
+ *     is a match when found under that key, without running.
  */
 
 #ifndef BT_DSL_RULESET_H
