@@ -1340,7 +1340,6 @@ ngx_http_betrace_api_send_json(ngx_http_request_t *r, ngx_uint_t status,
     size_t                       len, flags;
     ngx_int_t                    rc;
     ngx_buf_t                   *b;
-    ngx_chain_t                  out;
     ngx_http_betrace_api_ctx_t  *ctx;
 
     rc = ngx_http_discard_request_body(r);
@@ -1392,27 +1391,10 @@ ngx_http_betrace_api_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
     b->last = ngx_cpymem(b->pos, s ? s : "{}", len);
     *b->last++ = '\n';
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
     free(s);
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_betrace_send(r, status, "application/json", b);
 }
 
 

@@ -428,10 +428,8 @@ ngx_http_betrace_metrics_done(ngx_http_request_t *r,
     size_t        len, i;
     u_char       *p, *last;
     json_t       *rules, *e;
-    ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_uint_t    up;
-    ngx_chain_t   out;
     const char   *s;
 
     /* after a deadline the thread may still write the probe: don't read */
@@ -489,26 +487,10 @@ ngx_http_betrace_metrics_done(ngx_http_request_t *r,
     }
 
     b->last = p;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
-    r->headers_out.content_type_len = sizeof("text/plain") - 1;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_betrace_send(r, NGX_HTTP_OK,
+                                 "text/plain; version=0.0.4; charset=utf-8",
+                                 b);
 }
 
 

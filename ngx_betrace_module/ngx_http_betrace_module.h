@@ -67,6 +67,14 @@ ngx_uint_t ngx_http_betrace_engine_alive(bt_shm_t *shm);
 ngx_int_t ngx_http_betrace_otlp_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_betrace_stats_handler(ngx_http_request_t *r);
 
+/*
+ * Sends b (the whole body, b->last set) as the response with status,
+ * Content-Length and Content-Type type (a static string; parameters after
+ * ';' allowed).  Returns what to finalize the request with.
+ */
+ngx_int_t ngx_http_betrace_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, ngx_buf_t *b);
+
 
 /*
  * Each slot's counters have one writer, this worker, so a relaxed load and
