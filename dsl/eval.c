@@ -1619,6 +1619,38 @@ dsl_atest(const dsl_atest_t *t, const bt_val_t *v)
 {
     val_t  a, b;
 
+    /*
+     * A number against a number literal (most tests): order() and
+     * strict_eq() compare the two as doubles, and so does this.
+     */
+    if (v != NULL && t->lit->kind == N_NUM
+        && (v->type == BT_VAL_INT || v->type == BT_VAL_DOUBLE))
+    {
+        double  x, y;
+
+        x = v->type == BT_VAL_INT ? (double) bt_val_int(v)
+                                  : bt_val_double(v);
+        y = t->lit->num;
+        switch (t->op) {
+        case OPB_SEQ:
+        case OPB_EQ:
+            return x == y;
+        case OPB_SNE:
+        case OPB_NE:
+            return !(x == y);
+        case OPB_LT:
+            return x < y;
+        case OPB_LE:
+            return x < y || x == y;
+        case OPB_GT:
+            return x > y;
+        case OPB_GE:
+            return x > y || x == y;
+        default:
+            break;
+        }
+    }
+
     /* exactly what binary() does with these two operands */
     a = v != NULL ? from_attr(v) : v_undef();
     switch (t->lit->kind) {

@@ -746,8 +746,21 @@ eval_list(bt_eval_ctx_t *ctx, const bt_ruleset_t *set, const uint32_t *list,
     uint32_t n, uint32_t i, int indexed)
 {
     const dsl_pred_t  *p;
+    const bt_span_t   *s;
     const uint32_t    *slot;
     uint32_t           k, g, t;
+    uint8_t            sbit, kbit;
+    double             d;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    /* dsl_pred_eval's prefilter, with the span's side computed once */
+    s = &ctx->tr->spans[i].s;
+    sbit = (uint8_t) (1u << (s->status < 7 ? s->status : 7));
+    kbit = (uint8_t) (1u << (s->kind < 7 ? s->kind : 7));
+    d = (double) ((int64_t) (s->end_ns - s->start_ns)) / 1e6;
 
     for (k = 0; k < n; k++) {
         g = list[k];
@@ -757,6 +770,11 @@ eval_list(bt_eval_ctx_t *ctx, const bt_ruleset_t *set, const uint32_t *list,
             if (dsl_match_add(ctx, g, i) != 0) {
                 return -1;
             }
+            continue;
+        }
+        if (!(p->smask & sbit) || !(p->kmask & kbit) || !(d > p->dur_gt)
+            || !(d >= p->dur_ge))
+        {
             continue;
         }
         if (p->natests) {
