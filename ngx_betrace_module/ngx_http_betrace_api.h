@@ -212,6 +212,15 @@ redisReply *ngx_http_betrace_api_command(ngx_http_betrace_api_job_t *job,
 redisReply *ngx_http_betrace_api_command_argv(ngx_http_betrace_api_job_t *job,
     int argc, const char **argv, const size_t *argvlen);
 
+/*
+ * MGET of prefix type id (type "signal:" or "rule:") for the n ids at
+ * ids[0], ids[stride], ... (at most 64 bytes of each; a reply that is not
+ * a string stands for ""), n > 0.  Returns the reply, or NULL with the
+ * job's error set, as ngx_http_betrace_api_command() (out of memory: 500).
+ */
+redisReply *ngx_http_betrace_api_mget(ngx_http_betrace_api_job_t *job,
+    const char *type, redisReply **ids, size_t n, size_t stride);
+
 /* Sets job->status and an error body (replacing job->json).  Can't fail. */
 void ngx_http_betrace_api_job_error(ngx_http_betrace_api_job_t *job,
     ngx_uint_t status, const char *code, const char *fmt, ...);

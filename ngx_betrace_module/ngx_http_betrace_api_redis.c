@@ -33,6 +33,8 @@ static redisContext *ngx_http_betrace_api_redis_connect(
     ngx_http_betrace_api_job_t *job, ngx_log_t *log);
 static ngx_uint_t ngx_http_betrace_api_redis_alive(redisContext *c);
 static void ngx_http_betrace_api_redis_done(ngx_event_t *ev);
+static redisReply *ngx_http_betrace_api_reply(
+    ngx_http_betrace_api_job_t *job, redisReply *reply);
 static void ngx_http_betrace_api_vjob_error(ngx_http_betrace_api_job_t *job,
     ngx_uint_t status, const char *code, const char *fmt, va_list ap);
 
@@ -311,25 +313,7 @@ ngx_http_betrace_api_command(ngx_http_betrace_api_job_t *job,
     reply = redisvCommand(job->redis, fmt, ap);
     va_end(ap);
 
-    if (reply == NULL) {
-        job->failed = 1;
-        ngx_http_betrace_api_job_error(job, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "redis_unavailable",
-                                       "Redis is unavailable: %s",
-                                       job->redis->errstr[0]
-                                       ? job->redis->errstr : "no reply");
-        return NULL;
-    }
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_betrace_api_job_error(job, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                       "redis_error", "Redis error: %s",
-                                       reply->str);
-        freeReplyObject(reply);
-        return NULL;
-    }
-
-    return reply;
+    return ngx_http_betrace_api_reply(job, reply);
 }
 
 
@@ -345,6 +329,67 @@ ngx_http_betrace_api_command_argv(ngx_http_betrace_api_job_t *job, int argc,
 
     reply = redisCommandArgv(job->redis, argc, argv, argvlen);
 
+    return ngx_http_betrace_api_reply(job, reply);
+}
+
+
+redisReply *
+ngx_http_betrace_api_mget(ngx_http_betrace_api_job_t *job, const char *type,
+    redisReply **ids, size_t n, size_t stride)
+{
+    size_t        i, *lens;
+    redisReply   *id, *reply;
+    const char  **argv;
+    char        (*keys)[128];
+
+    argv = malloc((n + 1) * sizeof(char *));
+    lens = malloc((n + 1) * sizeof(size_t));
+    keys = malloc(n * sizeof(*keys));
+
+    if (argv == NULL || lens == NULL || keys == NULL) {
+        free(argv);
+        free(lens);
+        free(keys);
+        ngx_http_betrace_api_job_error(job, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       "internal", "out of memory");
+        return NULL;
+    }
+
+    argv[0] = "MGET";
+    lens[0] = 4;
+
+    for (i = 0; i < n; i++) {
+        id = ids[i * stride];
+        lens[i + 1] = ngx_snprintf((u_char *) keys[i], sizeof(keys[i]),
+                                   "%s%s%*s", job->prefix, type,
+                                   id->type == REDIS_REPLY_STRING
+                                   ? ngx_min(id->len, 64) : 0,
+                                   id->type == REDIS_REPLY_STRING
+                                   ? id->str : "")
+                      - (u_char *) keys[i];
+        argv[i + 1] = keys[i];
+    }
+
+    reply = ngx_http_betrace_api_command_argv(job, (int) n + 1, argv, lens);
+
+    free(argv);
+    free(lens);
+    free(keys);
+
+    return reply;
+}
+
+
+/*
+ * What a command function returns for hiredis's reply: the reply, or NULL
+ * after setting the job's error (and dropping the connection when there
+ * was no reply at all).
+ */
+
+static redisReply *
+ngx_http_betrace_api_reply(ngx_http_betrace_api_job_t *job,
+    redisReply *reply)
+{
     if (reply == NULL) {
         job->failed = 1;
         ngx_http_betrace_api_job_error(job, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -407,11 +407,9 @@ ngx_http_betrace_signals_by_trace(ngx_http_betrace_api_job_t *job,
     ngx_http_betrace_signals_query_t *q, json_t *out)
 {
     int64_t                          score;
-    size_t                           i, n, k, *lens;
+    size_t                           i, n, k;
     json_t                          *s, **all;
-    redisReply                      *set, *vals, *e;
-    const char                     **argv;
-    char                           (*keys)[128];
+    redisReply                      *set, *vals;
     ngx_http_betrace_signals_pos_t   pos;
 
     set = ngx_http_betrace_api_command(job, "SMEMBERS %strace:%s:signals",
@@ -429,42 +427,17 @@ ngx_http_betrace_signals_by_trace(ngx_http_betrace_api_job_t *job,
 
     n = ngx_min(set->elements, NGX_HTTP_BETRACE_SIGNALS_SCAN);
 
-    argv = malloc((n + 1) * sizeof(char *));
-    lens = malloc((n + 1) * sizeof(size_t));
-    keys = malloc(n * sizeof(*keys));
     all = malloc(n * sizeof(json_t *));
 
-    if (argv == NULL || lens == NULL || keys == NULL || all == NULL) {
-        free(argv);
-        free(lens);
-        free(keys);
-        free(all);
+    if (all == NULL) {
         freeReplyObject(set);
         ngx_http_betrace_api_job_error(job, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                        "internal", "out of memory");
         return NGX_ERROR;
     }
 
-    argv[0] = "MGET";
-    lens[0] = 4;
+    vals = ngx_http_betrace_api_mget(job, "signal:", set->element, n, 1);
 
-    for (i = 0; i < n; i++) {
-        e = set->element[i];
-        lens[i + 1] = ngx_snprintf((u_char *) keys[i], sizeof(keys[i]),
-                                   "%ssignal:%*s", job->prefix,
-                                   e->type == REDIS_REPLY_STRING
-                                   ? ngx_min(e->len, 64) : 0,
-                                   e->type == REDIS_REPLY_STRING
-                                   ? e->str : "")
-                      - (u_char *) keys[i];
-        argv[i + 1] = keys[i];
-    }
-
-    vals = ngx_http_betrace_api_command_argv(job, (int) n + 1, argv, lens);
-
-    free(argv);
-    free(lens);
-    free(keys);
     freeReplyObject(set);
 
     if (vals == NULL) {

@@ -106,11 +106,9 @@ static json_t *
 ngx_http_betrace_trace_signals(ngx_http_betrace_api_job_t *job,
     const char *trace_id)
 {
-    size_t        i, n, *lens;
+    size_t        i, n;
     json_t       *out, *s, **all;
-    redisReply   *set, *vals, *e;
-    const char  **argv;
-    char        (*keys)[128];
+    redisReply   *set, *vals;
 
     set = ngx_http_betrace_api_command(job, "SMEMBERS %strace:%s:signals",
                                        job->prefix, trace_id);
@@ -135,35 +133,18 @@ ngx_http_betrace_trace_signals(ngx_http_betrace_api_job_t *job,
 
     n = ngx_min(set->elements, 10000);
 
-    argv = malloc((n + 1) * sizeof(char *));
-    lens = malloc((n + 1) * sizeof(size_t));
-    keys = malloc(n * sizeof(*keys));
     all = malloc(n * sizeof(json_t *));
 
-    if (argv == NULL || lens == NULL || keys == NULL || all == NULL) {
-        goto nomem;
+    if (all == NULL) {
+        freeReplyObject(set);
+        json_decref(out);
+        ngx_http_betrace_api_job_error(job, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       "internal", "out of memory");
+        return NULL;
     }
 
-    argv[0] = "MGET";
-    lens[0] = 4;
+    vals = ngx_http_betrace_api_mget(job, "signal:", set->element, n, 1);
 
-    for (i = 0; i < n; i++) {
-        e = set->element[i];
-        lens[i + 1] = ngx_snprintf((u_char *) keys[i], sizeof(keys[i]),
-                                   "%ssignal:%*s", job->prefix,
-                                   e->type == REDIS_REPLY_STRING
-                                   ? ngx_min(e->len, 64) : 0,
-                                   e->type == REDIS_REPLY_STRING
-                                   ? e->str : "")
-                      - (u_char *) keys[i];
-        argv[i + 1] = keys[i];
-    }
-
-    vals = ngx_http_betrace_api_command_argv(job, (int) n + 1, argv, lens);
-
-    free(argv);
-    free(lens);
-    free(keys);
     freeReplyObject(set);
 
     if (vals == NULL) {
@@ -200,18 +181,6 @@ ngx_http_betrace_trace_signals(ngx_http_betrace_api_job_t *job,
     free(all);
 
     return out;
-
-nomem:
-
-    free(argv);
-    free(lens);
-    free(keys);
-    free(all);
-    freeReplyObject(set);
-    json_decref(out);
-    ngx_http_betrace_api_job_error(job, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                   "internal", "out of memory");
-    return NULL;
 }
 
 

@@ -288,11 +288,9 @@ static void
 ngx_http_betrace_metrics_rules(ngx_http_betrace_probe_t *probe)
 {
     void         *reply;
-    size_t        i, n, *lens;
+    size_t        i, n;
     json_t       *out, *rule, *e;
     redisReply   *ids, *vals, *rep;
-    const char  **argv;
-    char        (*keys)[128];
 
     ids = ngx_http_betrace_api_command(&probe->job, "ZRANGE %srules 0 %d",
                                        probe->job.prefix,
@@ -316,28 +314,8 @@ ngx_http_betrace_metrics_rules(ngx_http_betrace_probe_t *probe)
         return;
     }
 
-    argv = malloc((n + 1) * sizeof(char *));
-    lens = malloc((n + 1) * sizeof(size_t));
-    keys = malloc(n * sizeof(*keys));
-
-    if (argv == NULL || lens == NULL || keys == NULL) {
-        goto failed;
-    }
-
-    argv[0] = "MGET";
-    lens[0] = 4;
-
-    for (i = 0; i < n; i++) {
-        lens[i + 1] = ngx_snprintf((u_char *) keys[i], sizeof(keys[i]),
-                                   "%srule:%*s", probe->job.prefix,
-                                   ngx_min(ids->element[i]->len, 64),
-                                   ids->element[i]->str)
-                      - (u_char *) keys[i];
-        argv[i + 1] = keys[i];
-    }
-
-    vals = ngx_http_betrace_api_command_argv(&probe->job, (int) n + 1, argv,
-                                             lens);
+    vals = ngx_http_betrace_api_mget(&probe->job, "rule:", ids->element, n,
+                                     1);
     if (vals == NULL) {
         goto failed;
     }
@@ -393,9 +371,6 @@ ngx_http_betrace_metrics_rules(ngx_http_betrace_probe_t *probe)
 
     freeReplyObject(vals);
     freeReplyObject(ids);
-    free(argv);
-    free(lens);
-    free(keys);
 
     probe->job.json = out;
     probe->redis_ok = 1;
@@ -414,9 +389,6 @@ failed:
     }
 
     freeReplyObject(ids);
-    free(argv);
-    free(lens);
-    free(keys);
     json_decref(out);
 }
 
