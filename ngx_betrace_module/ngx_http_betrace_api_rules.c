@@ -77,6 +77,8 @@ static ngx_int_t ngx_http_betrace_api_compile(ngx_http_request_t *r,
     json_t *dsl, json_t **warnings, json_t **errors, ngx_int_t *rc);
 static json_t *ngx_http_betrace_api_diags(bt_diags_t *d,
     bt_diag_severity_t severity);
+static ngx_int_t ngx_http_betrace_api_rule_update(ngx_http_request_t *r,
+    ngx_http_betrace_api_ctx_t *ctx, ngx_uint_t mode);
 static ngx_http_betrace_api_rule_job_t *ngx_http_betrace_api_rule_job(
     ngx_http_request_t *r);
 static void ngx_http_betrace_api_rule_job_cleanup(void *data);
@@ -344,33 +346,25 @@ ngx_int_t
 ngx_http_betrace_api_rule_put(ngx_http_request_t *r,
     ngx_http_betrace_api_ctx_t *ctx)
 {
-    ngx_int_t                         rc;
-    ngx_http_betrace_api_rule_job_t  *rj;
-
-    rj = ngx_http_betrace_api_rule_job(r);
-    if (rj == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rj->mode = NGX_HTTP_BETRACE_RULE_PUT;
-
-    if (ngx_http_betrace_api_rule_id(r, ctx, rj, &rc) != NGX_OK) {
-        return rc;
-    }
-
-    if (ngx_http_betrace_api_rule_input(r, ctx, rj, &rc) != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_betrace_api_redis(r,
-                                      ngx_http_betrace_api_rule_update_job,
-                                      rj);
+    return ngx_http_betrace_api_rule_update(r, ctx,
+                                            NGX_HTTP_BETRACE_RULE_PUT);
 }
 
 
 ngx_int_t
 ngx_http_betrace_api_rule_patch(ngx_http_request_t *r,
     ngx_http_betrace_api_ctx_t *ctx)
+{
+    return ngx_http_betrace_api_rule_update(r, ctx,
+                                            NGX_HTTP_BETRACE_RULE_PATCH);
+}
+
+
+/* PUT and PATCH: the same job, told apart by mode */
+
+static ngx_int_t
+ngx_http_betrace_api_rule_update(ngx_http_request_t *r,
+    ngx_http_betrace_api_ctx_t *ctx, ngx_uint_t mode)
 {
     ngx_int_t                         rc;
     ngx_http_betrace_api_rule_job_t  *rj;
@@ -380,7 +374,7 @@ ngx_http_betrace_api_rule_patch(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rj->mode = NGX_HTTP_BETRACE_RULE_PATCH;
+    rj->mode = mode;
 
     if (ngx_http_betrace_api_rule_id(r, ctx, rj, &rc) != NGX_OK) {
         return rc;
