@@ -617,7 +617,10 @@ typedef struct {
 
 
 /* A NUL-terminated copy of n bytes (into buf when it fits, else the
- * scratch buffer); NULL when out of memory. */
+ * scratch buffer); NULL when out of memory.  s may itself be a string
+ * decoded into the scratch buffer: get_str left room for n + 64 bytes
+ * there, so the scratch is not reallocated under it and the copy is onto
+ * itself. */
 static char *
 cstr(jr_t *r, const uint8_t *s, size_t n, char *buf, size_t size)
 {
