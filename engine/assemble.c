@@ -963,12 +963,6 @@ bt_asm_next_deadline(const bt_asm_t *a)
     return d;
 }
 
-int
-bt_asm_slot_held(const bt_asm_t *a, int slot)
-{
-    return a->slots[slot].first != a->slots[slot].next;
-}
-
 void
 bt_asm_stats(const bt_asm_t *a, bt_asm_stats_t *st)
 {

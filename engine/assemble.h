@@ -119,12 +119,6 @@ uint64_t bt_asm_complete_all(bt_asm_t *a, bt_done_reason_t reason);
  */
 uint64_t bt_asm_next_deadline(const bt_asm_t *a);
 
-/*
- * Whether slot has records that were added and not yet released.  This
- * function can't fail.
- */
-int bt_asm_slot_held(const bt_asm_t *a, int slot);
-
 /* Copies the counters into *st.  This function can't fail. */
 void bt_asm_stats(const bt_asm_t *a, bt_asm_stats_t *st);
 

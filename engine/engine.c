@@ -597,12 +597,6 @@ engine_close(engine_t *e, uint64_t *traces, uint64_t *spans)
     free(e);
 }
 
-bt_shm_t *
-engine_shm(engine_t *e)
-{
-    return e->shm;
-}
-
 void
 engine_stats(const engine_t *e, bt_asm_stats_t *st, uint64_t *records_corrupt)
 {

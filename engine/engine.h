@@ -85,9 +85,6 @@ void engine_flush(engine_t *e);
  */
 void engine_close(engine_t *e, uint64_t *traces, uint64_t *spans);
 
-/* The segment, for tests.  This function can't fail. */
-bt_shm_t *engine_shm(engine_t *e);
-
 /*
  * Copies the assembler's counters into *st and, if records_corrupt is not
  * NULL, the corrupt-record count.  This function can't fail.
