@@ -77,12 +77,9 @@ engine_on_trace(void *arg, const bt_trace_t *view, const bt_done_t *done)
 {
     engine_t  *e = arg;
     char       id[33];
-    int        i;
 
     if (engine_log_level <= ENGINE_LOG_DEBUG) {
-        for (i = 0; i < 16; i++) {
-            snprintf(id + 2 * i, 3, "%02x", done->trace_id[i]);
-        }
+        *bt_hex(id, done->trace_id, 16) = '\0';
         engine_log(ENGINE_LOG_DEBUG, "trace %s complete: %s, %u spans%s", id,
                    bt_done_reason_name(done->reason), view->n,
                    done->reopened ? ", reopened" : "");
@@ -178,15 +175,12 @@ publish(engine_t *e)
 }
 
 static void
-heartbeat(engine_t *e)
+heartbeat(engine_t *e, uint64_t now)
 {
-    uint64_t  now;
-
     /* a handful of relaxed stores: cheap enough for every step, and
        nginx's stats page then never lags behind the output */
     publish(e);
 
-    now = bt_wall_ms();
     if (now - e->last_beat_ms >= HEARTBEAT_EVERY_MS) {
         e->last_beat_ms = now;
         stat_store(&e->es->heartbeat_ms, now);
@@ -258,10 +252,10 @@ read_slot(engine_t *e, int slot, uint64_t now_ms)
  * doesn't.
  */
 static void
-relieve_pressure(engine_t *e)
+relieve_pressure(engine_t *e, uint64_t now)
 {
     uint32_t  i;
-    uint64_t  used, held, head, tail, forced, now;
+    uint64_t  used, held, head, tail, forced;
 
     for (i = 0; i < e->geo.nslots; i++) {
         forced = 0;
@@ -291,7 +285,6 @@ relieve_pressure(engine_t *e)
 
     /* at most one line a second: under sustained pressure this runs on
        every step */
-    now = bt_wall_ms();
     if (e->pressure_forced && now - e->pressure_logged_ms >= 1000) {
         engine_log(ENGINE_LOG_WARN, "ring above %u%% full: completed %llu "
                    "oldest traces early (forced) since the last report; "
@@ -306,7 +299,7 @@ relieve_pressure(engine_t *e)
 uint64_t
 engine_step(engine_t *e, uint64_t now_ms)
 {
-    uint64_t  n;
+    uint64_t  n, wall;
     uint32_t  i;
 
     n = 0;
@@ -314,10 +307,13 @@ engine_step(engine_t *e, uint64_t now_ms)
         n += read_slot(e, (int) i, now_ms);
     }
 
+    /* one wall clock read a step, for the log rate limit and heartbeat */
+    wall = bt_wall_ms();
+
     bt_asm_expire(e->asm_, now_ms);
-    relieve_pressure(e);
+    relieve_pressure(e, wall);
     engine_flush(e);
-    heartbeat(e);
+    heartbeat(e, wall);
 
     return n;
 }
