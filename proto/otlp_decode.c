@@ -40,7 +40,8 @@
  *  - AnyValue's oneof: the last member wins and replaces, never merges.
  *    When KeyValue.value occurs twice and the later AnyValue has no member,
  *    the earlier member survives, except a string or an empty bytes value,
- *    which is lost (the value becomes empty).
+ *    which is lost (the value becomes empty); if the earlier value has no
+ *    member either (none given, or lost that way), the body is malformed.
  *
  * Nesting: AnyValue recursion beyond BT_SPAN_MAX_DEPTH levels is malformed
  * (the walker's stack bound); beyond lim->max_depth it only rejects the
@@ -928,7 +929,7 @@ scan_kv(scanner_t *s, const uint8_t *p, uint32_t n, uint32_t level,
     field_t         f;
     info_t          vi, cur;
     eff_t           e;
-    int             has;
+    int             has, seen = 0;
 
     if (kv_fast(p, n, key, val)) {
         out->size = 4 + (uint64_t) key->n + fast_value_size(val);
@@ -971,6 +972,14 @@ scan_kv(scanner_t *s, const uint8_t *p, uint32_t n, uint32_t level,
             {
                 return -1;
             }
+
+            if (!has && seen && val->type == BT_VAL_EMPTY) {
+                /* protobuf-c refuses to merge an AnyValue without a member
+                   into one without a member (see the top comment) */
+                return malformed(s, f.raw, "KeyValue.value: an AnyValue "
+                                 "without a value merged into another");
+            }
+            seen = 1;
 
             if (has) {
                 cur = vi;
@@ -1321,6 +1330,10 @@ static inline __attribute__((always_inline)) void
 copy_short(uint8_t *dst, const uint8_t *dst_end, const uint8_t *src,
     const uint8_t *src_end, uint32_t n)
 {
+    if (n == 0) {
+        return;     /* src may be NULL (an absent string) */
+    }
+
     if (n <= 32 && dst_end - dst >= 32 && src_end - src >= 32) {
         memcpy(dst, src, 16);
         if (n > 16) {
@@ -2653,8 +2666,9 @@ wr_from_scan(const bt_otlp_limits_t *lim, uint8_t *out, size_t batch_len)
 {
     const scratch_t    *sc = tls_scratch;
     const span_desc_t  *d;
+    const uint8_t      *body_end = last_scan.body + last_scan.len;
     writer_t            wr;
-    uint8_t            *rec;
+    uint8_t            *rec, *w;
     uint32_t            i, len, count = 0, magic = BT_BATCH_MAGIC;
     uint64_t            need;
 
@@ -2691,18 +2705,37 @@ wr_from_scan(const bt_otlp_limits_t *lim, uint8_t *out, size_t batch_len)
         rec[55] = 0;
         wr.w += BT_SPAN_FIXED_LEN;
 
-        (void) put_str(&wr, d->name, d->name_n);
-        (void) put_str(&wr, d->msg, d->msg_n);
-        (void) put_str(&wr, d->service, d->service_n);
-        (void) put_str(&wr, d->scope, d->scope_n);
+        /* the four strings: room was checked above */
+        w = wr.w;
+        memcpy(w, &d->name_n, 4);
+        copy_short(w + 4, wr.end, d->name, body_end, d->name_n);
+        w += 4 + d->name_n;
+        memcpy(w, &d->msg_n, 4);
+        copy_short(w + 4, wr.end, d->msg, body_end, d->msg_n);
+        w += 4 + d->msg_n;
+        memcpy(w, &d->service_n, 4);
+        copy_short(w + 4, wr.end, d->service, body_end, d->service_n);
+        w += 4 + d->service_n;
+        memcpy(w, &d->scope_n, 4);
+        copy_short(w + 4, wr.end, d->scope, body_end, d->scope_n);
+        w += 4 + d->scope_n;
 
-        memcpy(wr.w, sc->bytes + d->res_off, d->res_len);
-        wr.w += d->res_len;
-        memcpy(wr.w, sc->bytes + d->attrs_off, d->attrs_len);
-        wr.w += d->attrs_len;
+        memcpy(w, sc->bytes + d->res_off, d->res_len);
+        w += d->res_len;
+        memcpy(w, sc->bytes + d->attrs_off, d->attrs_len);
+        wr.w = w + d->attrs_len;
 
-        if (wr_items(&wr, d->events[0], d->events[1], F_SPAN_EVENTS) != 0
-            || wr_items(&wr, d->links[0], d->links[1], F_SPAN_LINKS) != 0)
+        if (d->events[0] == NULL && d->links[0] == NULL
+            && room(&wr, 16) == 0)
+        {
+            /* the usual span: two empty sections */
+            memset(wr.w, 0, 16);
+            wr.w += 16;
+
+        } else if (wr_items(&wr, d->events[0], d->events[1], F_SPAN_EVENTS)
+                   != 0
+                   || wr_items(&wr, d->links[0], d->links[1], F_SPAN_LINKS)
+                      != 0)
         {
             wr.w = rec;     /* can't happen either: pass 1 checked them */
             continue;

@@ -1553,3 +1553,64 @@ Test(decode, bodies_larger_than_the_scratch_agree_with_the_reference)
         pbw_free(&b);
     }
 }
+
+
+/*
+ * KeyValue.value given more than once: protobuf-c merges the AnyValues and
+ * refuses the body when one without a member is merged into one without a
+ * member (a fuzz find).  Each case is a span attribute's raw KeyValue;
+ * the walker must take the reference's decision and write the same batch.
+ */
+Test(decode, repeated_attribute_values_merge_as_protobuf_c_does)
+{
+    static const struct {
+        const char  *name;
+        uint8_t      kv[16];
+        size_t       len;
+        int          rc;
+    } cases[] = {
+        { "empty", { 0x0a, 1, 'k', 0x12, 0 }, 5, BT_OTLP_OK },
+        { "empty, empty", { 0x0a, 1, 'k', 0x12, 0, 0x12, 0 }, 7,
+          BT_OTLP_MALFORMED },
+        { "bool, empty", { 0x0a, 1, 'k', 0x12, 2, 0x10, 1, 0x12, 0 }, 9,
+          BT_OTLP_OK },
+        { "empty, bool", { 0x0a, 1, 'k', 0x12, 0, 0x12, 2, 0x10, 1 }, 9,
+          BT_OTLP_OK },
+        { "string, empty", { 0x0a, 1, 'k', 0x12, 3, 0x0a, 1, 'x', 0x12, 0 },
+          10, BT_OTLP_OK },
+        { "string, empty, empty", { 0x0a, 1, 'k', 0x12, 3, 0x0a, 1, 'x',
+          0x12, 0, 0x12, 0 }, 12, BT_OTLP_MALFORMED },
+        { "bytes, empty, empty", { 0x0a, 1, 'k', 0x12, 3, 0x3a, 1, 'x',
+          0x12, 0, 0x12, 0 }, 12, BT_OTLP_OK },
+        { "unknown field, empty", { 0x0a, 1, 'k', 0x12, 2, 0x40, 1, 0x12,
+          0 }, 9, BT_OTLP_MALFORMED },
+        { "int, empty, empty", { 0x0a, 1, 'k', 0x12, 2, 0x18, 5, 0x12, 0,
+          0x12, 0 }, 11, BT_OTLP_OK }
+    };
+    static const uint8_t  tid[16] = { 1, 2, 3 }, sid[8] = { 4, 5, 6 };
+    pbw_t           b, rs, ss, span;
+    bt_otlp_scan_t  s;
+    char            why[512];
+    size_t          i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        b = (pbw_t) PBW_INIT;
+        rs = (pbw_t) PBW_INIT;
+        ss = (pbw_t) PBW_INIT;
+        span = (pbw_t) PBW_INIT;
+        pbw_bytes(&span, 1, tid, 16);
+        pbw_bytes(&span, 2, sid, 8);
+        pbw_str(&span, 5, "op");
+        pbw_bytes(&span, 9, cases[i].kv, cases[i].len);
+        pbw_msg(&ss, 2, &span);
+        pbw_msg(&rs, 2, &ss);
+        pbw_msg(&b, 1, &rs);
+
+        cr_expect_eq(bt_otlp_scan(b.p, b.len, &lim_default, &s), cases[i].rc,
+                     "%s: %s", cases[i].name, s.message);
+        cr_expect_eq(otlp_ref_compare(b.p, b.len, &lim_default, why,
+                                      sizeof(why)), 0, "%s: %s",
+                     cases[i].name, why);
+        pbw_free(&b);
+    }
+}
