@@ -613,12 +613,50 @@ h_tcp_connects(int port)
     return ok;
 }
 
+/*
+ * Polls ready(env, arg) every 20 ms for H_START_TIMEOUT_MS while p runs.
+ * Returns 0 once it is nonzero; -1 when p exited or, after "harness: <what>
+ * in N ms" on stderr, when the time ran out (the logs are dumped in both).
+ */
+static int
+h_wait_ready(h_env_t *env, h_proc_t *p, int (*ready)(h_env_t *env, long arg),
+    long arg, const char *what)
+{
+    int64_t  deadline;
+
+    deadline = h_now_ms() + H_START_TIMEOUT_MS;
+    while (h_now_ms() < deadline) {
+        if (!h_proc_alive(p)) {
+            h_dump_logs(env);
+            return -1;
+        }
+        if (ready(env, arg)) {
+            return 0;
+        }
+        h_sleep_ms(20);
+    }
+    fprintf(stderr, "harness: %s in %d ms\n", what, H_START_TIMEOUT_MS);
+    h_dump_logs(env);
+    return -1;
+}
+
+static int
+h_redis_ready(h_env_t *env, long unused)
+{
+    return h_unix_ping(env->redis_sock);
+}
+
+static int
+h_nginx_listens(h_env_t *env, long unused)
+{
+    return h_tcp_connects(env->http_port);
+}
+
 int
 h_redis_start(h_env_t *env)
 {
     char     *argv[H_MAX_ARGS];
     int       n = 0;
-    int64_t   deadline;
 
     h_path(env->redis.log, sizeof(env->redis.log), "%s/redis.log", env->dir);
     argv[n++] = (char *) "/usr/bin/redis-server";
@@ -641,27 +679,15 @@ h_redis_start(h_env_t *env)
     if (h_spawn(&env->redis, argv) != 0) {
         return -1;
     }
-    deadline = h_now_ms() + H_START_TIMEOUT_MS;
-    while (h_now_ms() < deadline) {
-        if (!h_proc_alive(&env->redis)) {
-            h_dump_logs(env);
-            return -1;
-        }
-        if (h_unix_ping(env->redis_sock)) {
-            return 0;
-        }
-        h_sleep_ms(20);
-    }
-    fprintf(stderr, "harness: redis did not answer PING in %d ms\n",
-            H_START_TIMEOUT_MS);
-    h_dump_logs(env);
-    return -1;
+    return h_wait_ready(env, &env->redis, h_redis_ready, 0,
+                        "redis did not answer PING");
 }
 
-/* Nonzero once the segment at env->ring names pid as its engine. */
+/* Nonzero once the segment at env->ring names the engine's pid. */
 static int
-h_engine_registered(h_env_t *env, pid_t pid)
+h_engine_registered(h_env_t *env, long unused)
 {
+    pid_t               pid = env->engine.pid;
     struct stat         st;
     bt_shm_t           *shm;
     bt_engine_stats_t  *es;
@@ -690,7 +716,6 @@ h_engine_start(h_env_t *env)
     char         redis[PATH_MAX + 8];
     char        *w, *save;
     int          n = 0;
-    int64_t      deadline;
 
     /* BETRACE_BUILD: another build dir, e.g. a sanitizer build */
     h_path(engine, sizeof(engine), "%s/%s/betrace-engine", env->root,
@@ -740,21 +765,9 @@ h_engine_start(h_env_t *env)
     }
     env->engine_starts++;
 
-    deadline = h_now_ms() + H_START_TIMEOUT_MS;
-    while (h_now_ms() < deadline) {
-        if (!h_proc_alive(&env->engine)) {
-            h_dump_logs(env);
-            return -1;
-        }
-        if (h_engine_registered(env, env->engine.pid)) {
-            return 0;
-        }
-        h_sleep_ms(20);
-    }
-    fprintf(stderr, "harness: the engine did not write its pid into the "
-            "segment's engine stats in %d ms\n", H_START_TIMEOUT_MS);
-    h_dump_logs(env);
-    return -1;
+    return h_wait_ready(env, &env->engine, h_engine_registered, 0,
+                        "the engine did not write its pid into the "
+                        "segment's engine stats");
 }
 
 int
@@ -798,10 +811,9 @@ h_nginx_start(h_env_t *env)
     char     *argv[H_MAX_ARGS];
     char      conf[PATH_MAX], errlog[PATH_MAX], module[PATH_MAX];
     char      tmpdir[PATH_MAX];
-    char     *text;
+    char     *text, what[64];
     size_t    cap = 16384;
     int       n = 0, k;
-    int64_t   deadline;
 
     h_path(module, sizeof(module), "%s/build/ngx_http_betrace_module.so",
            env->root);
@@ -881,21 +893,9 @@ h_nginx_start(h_env_t *env)
         return -1;
     }
 
-    deadline = h_now_ms() + H_START_TIMEOUT_MS;
-    while (h_now_ms() < deadline) {
-        if (!h_proc_alive(&env->nginx)) {
-            h_dump_logs(env);
-            return -1;
-        }
-        if (h_tcp_connects(env->http_port)) {
-            return 0;
-        }
-        h_sleep_ms(20);
-    }
-    fprintf(stderr, "harness: nginx did not listen on %d in %d ms\n",
-            env->http_port, H_START_TIMEOUT_MS);
-    h_dump_logs(env);
-    return -1;
+    snprintf(what, sizeof(what), "nginx did not listen on %d",
+             env->http_port);
+    return h_wait_ready(env, &env->nginx, h_nginx_listens, 0, what);
 }
 
 /* Occurrences of needle in a file (0 if it can't be read). */
@@ -916,12 +916,21 @@ h_count_in_file(const char *path, const char *needle)
     return n;
 }
 
+/* Nonzero once error.log has more "start worker processes" than before. */
+static int
+h_nginx_reloaded(h_env_t *env, long before)
+{
+    char  errlog[PATH_MAX];
+
+    h_path(errlog, sizeof(errlog), "%s/error.log", env->dir);
+    return h_count_in_file(errlog, "start worker processes") > before;
+}
+
 int
 h_nginx_reload(h_env_t *env)
 {
     char     errlog[PATH_MAX];
     int      before;
-    int64_t  deadline;
 
     if (env->nginx.pid <= 0) {
         return -1;
@@ -930,21 +939,8 @@ h_nginx_reload(h_env_t *env)
     /* nginx logs this line (notice) when the new cycle is up */
     before = h_count_in_file(errlog, "start worker processes");
     kill(env->nginx.pid, SIGHUP);
-    deadline = h_now_ms() + H_START_TIMEOUT_MS;
-    while (h_now_ms() < deadline) {
-        if (!h_proc_alive(&env->nginx)) {
-            h_dump_logs(env);
-            return -1;
-        }
-        if (h_count_in_file(errlog, "start worker processes") > before) {
-            return 0;
-        }
-        h_sleep_ms(20);
-    }
-    fprintf(stderr, "harness: nginx did not reload in %d ms\n",
-            H_START_TIMEOUT_MS);
-    h_dump_logs(env);
-    return -1;
+    return h_wait_ready(env, &env->nginx, h_nginx_reloaded, before,
+                        "nginx did not reload");
 }
 
 
