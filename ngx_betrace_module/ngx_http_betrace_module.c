@@ -143,7 +143,6 @@ ngx_http_betrace_create_main_conf(ngx_conf_t *cf)
      *     bmcf->ring_path = { 0, NULL };
      *     bmcf->geometry = { 0, 0 };
      *     bmcf->used = 0;
-     *     bmcf->ring_set = 0;
      */
 
     return bmcf;
@@ -260,7 +259,7 @@ ngx_http_betrace_ring_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t  *value, s;
     ngx_uint_t  i;
 
-    if (bmcf->ring_set) {
+    if (bmcf->ring_path.data) {
         return "is duplicate";
     }
 
@@ -324,7 +323,6 @@ ngx_http_betrace_ring_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    bmcf->ring_set = 1;
     bmcf->used = 1;
 
     return NGX_CONF_OK;

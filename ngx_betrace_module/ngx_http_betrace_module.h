@@ -28,7 +28,6 @@ typedef struct {
     ngx_str_t                  ring_path;
     bt_shm_geometry_t          geometry;
     ngx_uint_t                 used;        /* a location uses the ring */
-    ngx_uint_t                 ring_set;    /* betrace_ring was given */
 } ngx_http_betrace_main_conf_t;
 
 
