@@ -519,9 +519,6 @@ ngx_http_betrace_signals_scan(ngx_http_betrace_api_job_t *job,
     long long     start;
     ngx_uint_t    scanned, matched;
     redisReply   *rep, *vals;
-    const char  **argv;
-    size_t       *lens;
-    char        (*keys)[128];
 
     if (q->rule_id) {
         ngx_snprintf((u_char *) key, sizeof(key), "%ssignals:rule:%s%Z",
@@ -578,19 +575,6 @@ ngx_http_betrace_signals_scan(ngx_http_betrace_api_job_t *job,
         return NGX_ERROR;
     }
 
-    argv = malloc((NGX_HTTP_BETRACE_SIGNALS_BATCH + 1) * sizeof(char *));
-    lens = malloc((NGX_HTTP_BETRACE_SIGNALS_BATCH + 1) * sizeof(size_t));
-    keys = malloc(NGX_HTTP_BETRACE_SIGNALS_BATCH * sizeof(*keys));
-
-    if (argv == NULL || lens == NULL || keys == NULL) {
-        free(argv);
-        free(lens);
-        free(keys);
-        ngx_http_betrace_api_job_error(job, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                       "internal", "out of memory");
-        return NGX_ERROR;
-    }
-
     /* without filters a batch is what the page needs, and one more */
 
     batch = (q->severity || q->status || q->trace_id)
@@ -622,21 +606,9 @@ ngx_http_betrace_signals_scan(ngx_http_betrace_api_job_t *job,
         n = ngx_min(rep->elements / 2, asked);
         start += n;
 
-        argv[0] = "MGET";
-        lens[0] = 4;
+        /* the ids, with their scores between them */
 
-        for (i = 0; i < n; i++) {
-            lens[i + 1] = ngx_snprintf((u_char *) keys[i], sizeof(keys[i]),
-                                       "%ssignal:%*s", job->prefix,
-                                       ngx_min(rep->element[2 * i]->len,
-                                               64),
-                                       rep->element[2 * i]->str)
-                          - (u_char *) keys[i];
-            argv[i + 1] = keys[i];
-        }
-
-        vals = ngx_http_betrace_api_command_argv(job, (int) n + 1, argv,
-                                                 lens);
+        vals = ngx_http_betrace_api_mget(job, "signal:", rep->element, n, 2);
         if (vals == NULL) {
             freeReplyObject(rep);
             goto failed;
@@ -707,23 +679,14 @@ ngx_http_betrace_signals_scan(ngx_http_betrace_api_job_t *job,
 
 done:
 
-    free(argv);
-    free(lens);
-    free(keys);
     return NGX_OK;
 
 more:
 
-    free(argv);
-    free(lens);
-    free(keys);
     return NGX_AGAIN;
 
 failed:
 
-    free(argv);
-    free(lens);
-    free(keys);
     return NGX_ERROR;
 }
 
