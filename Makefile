@@ -100,7 +100,9 @@ $(B)/t/replay_%: $(B)/obj/t/fuzz/%.o $(call obj,t/fuzz/replay_main.c) $(LIBBT)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-test-bin: all $(UNIT_BIN) $(INTEG_BIN) $(REPLAY_BIN)
+# test_bench_gen runs the generator: build it here, not from inside the
+# (parallel) test processes.
+test-bin: all $(UNIT_BIN) $(INTEG_BIN) $(REPLAY_BIN) $(B)/bench/gen
 
 test:
 	scripts/deps.sh --test

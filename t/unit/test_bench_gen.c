@@ -90,7 +90,19 @@ teardown(void)
 TestSuite(bench_gen, .init = setup, .fini = teardown);
 
 
-/* Reads dir/<name>/{manifest,bodies.bin}. */
+static void
+unload(gwork_t *w)
+{
+    int  i;
+
+    for (i = 0; i < w->nbodies; i++) {
+        free(w->b[i].body);
+    }
+    free(w);
+}
+
+
+/* Reads dir/<name>/{manifest,bodies.bin}; unload() frees it. */
 static gwork_t *
 load(const char *base, const char *name)
 {
@@ -226,7 +238,7 @@ Test(bench_gen, protobuf_bodies_decode_in_full_and_match_the_manifest)
             });
             free(batch);
         }
-        free(w);
+        unload(w);
     }
 }
 
@@ -273,7 +285,7 @@ Test(bench_gen, trace_ids_never_repeat_across_bodies)
     cr_assert_eq(distinct, NBODIES * 10, "%d of %d trace ids distinct",
                  distinct, NBODIES * 10);
     free(ids);
-    free(w);
+    unload(w);
 }
 
 Test(bench_gen, split_traces_cross_their_group_and_end_with_the_root)
@@ -329,7 +341,7 @@ Test(bench_gen, split_traces_cross_their_group_and_end_with_the_root)
             cr_assert_eq(tr[t].root_body, 4, "root not in the last body");
         }
     }
-    free(w);
+    unload(w);
 }
 
 Test(bench_gen, json_and_gzip_bodies_carry_w3_spans)
@@ -362,7 +374,7 @@ Test(bench_gen, json_and_gzip_bodies_carry_w3_spans)
         free(batch);
         free(pb);
     }
-    free(w);
+    unload(w);
 
     w = load(dir, "w3-gzip");
     cr_assert_str_eq(w->encoding, "gzip");
@@ -382,7 +394,7 @@ Test(bench_gen, json_and_gzip_bodies_carry_w3_spans)
         free(batch);
     }
     free(raw);
-    free(w);
+    unload(w);
 }
 
 Test(bench_gen, a_seed_gives_the_same_ids_and_another_seed_others)
@@ -409,7 +421,7 @@ Test(bench_gen, a_seed_gives_the_same_ids_and_another_seed_others)
 
     snprintf(cmd, sizeof(cmd), "rm -rf %s %s", again, other);
     (void) system(cmd);
-    free(a);
-    free(b);
-    free(c);
+    unload(a);
+    unload(b);
+    unload(c);
 }
