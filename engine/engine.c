@@ -6,7 +6,8 @@
  * which is how a restart (even after SIGKILL) loses nothing.  Records are
  * handed to the assembler in place; the assembler reports back which ring
  * positions became free, and those are applied only after the output of
- * the traces that held them has been written (engine_flush).
+ * the traces that held them has been written (engine_flush) and Redis has
+ * acknowledged the signals they raised (the hold FIFO below).
  */
 
 #include <errno.h>
@@ -29,6 +30,21 @@
 /* another engine whose heartbeat is younger than this is considered alive */
 #define ENGINE_ALIVE_MS     3000
 #define HEARTBEAT_EVERY_MS  200
+/* steps whose releases wait for Redis at once; more are merged into the
+   newest, which only delays the merged releases (never loses them) */
+#define HOLD_MAX            64
+
+
+/*
+ * A step's ring releases waiting for Redis: applied once every signal
+ * queued up to the step's end (snap, a bt_sig_queued() value) has been
+ * acknowledged, so a SIGKILL before that leaves the trace in the ring and
+ * the next engine raises the signal again (SET NX makes that harmless).
+ */
+typedef struct {
+    uint64_t            snap;
+    uint64_t           *pos;            /* release position per slot, 0: none */
+} hold_t;
 
 struct engine_s {
     engine_conf_t       conf;
@@ -52,6 +68,15 @@ struct engine_s {
     uint64_t            pressure_logged_ms;
 
     bt_sig_t           *sig;            /* rules and signals, NULL: none */
+
+    hold_t              hold[HOLD_MAX]; /* FIFO, oldest at hold_first */
+    uint64_t           *hold_pos;       /* HOLD_MAX x nslots, for hold[].pos */
+    uint32_t            hold_first;
+    uint32_t            hold_n;
+    uint64_t            unprotected;        /* signals_unprotected */
+    uint64_t            unprotected_upto;   /* queue position counted to */
+    uint64_t            unprotected_new;    /* not yet logged */
+    uint64_t            unprotected_log_ms;
 };
 
 
@@ -117,6 +142,169 @@ engine_on_release(void *arg, int slot, uint64_t pos)
     e->pending[slot] = pos;
 }
 
+static hold_t *
+hold_at(engine_t *e, uint32_t k)
+{
+    return &e->hold[(e->hold_first + k) % HOLD_MAX];
+}
+
+/* bt_ring_release only forward: pressure may have released further */
+static void
+release_to(engine_t *e, int slot, uint64_t pos)
+{
+    if (pos > bt_ring_tail(e->shm, slot)) {
+        bt_ring_release(e->shm, slot, pos);
+    }
+}
+
+/* The furthest release of slot waiting in the FIFO, 0: none. */
+static uint64_t
+hold_max(engine_t *e, uint32_t slot)
+{
+    uint32_t  k;
+
+    for (k = e->hold_n; k > 0; k--) {
+        if (hold_at(e, k - 1)->pos[slot]) {
+            return hold_at(e, k - 1)->pos[slot];
+        }
+    }
+    return 0;
+}
+
+/*
+ * Moves this step's releases (e->pending) into the FIFO, or applies them
+ * at once when no signal is waiting for Redis and nothing older is held:
+ * the common path, as cheap as before.  A step that queued no signal
+ * since the newest entry extends that entry instead of adding one.
+ */
+static void
+hold_push(engine_t *e)
+{
+    hold_t    *h;
+    uint64_t   snap;
+    uint32_t   i;
+    int        any;
+
+    any = 0;
+    for (i = 0; i < e->geo.nslots; i++) {
+        if (e->pending[i]) {
+            any = 1;
+            break;
+        }
+    }
+    if (!any) {
+        return;
+    }
+
+    snap = bt_sig_queued(e->sig);
+
+    if (e->hold_n == 0 && snap <= bt_sig_acked(e->sig)) {
+        for (i = 0; i < e->geo.nslots; i++) {
+            if (e->pending[i]) {
+                release_to(e, (int) i, e->pending[i]);
+                e->pending[i] = 0;
+            }
+        }
+        return;
+    }
+
+    h = e->hold_n ? hold_at(e, e->hold_n - 1) : NULL;
+
+    if (h == NULL || (h->snap != snap && e->hold_n < HOLD_MAX)) {
+        h = hold_at(e, e->hold_n);
+        e->hold_n++;
+        memset(h->pos, 0, e->geo.nslots * sizeof(uint64_t));
+    }
+
+    /* positions only grow, and snap too: a merged entry waits for the
+       later of the two */
+    h->snap = snap;
+    for (i = 0; i < e->geo.nslots; i++) {
+        if (e->pending[i]) {
+            h->pos[i] = e->pending[i];
+            e->pending[i] = 0;
+        }
+    }
+}
+
+/* Applies the oldest entries whose signals are all acknowledged. */
+static void
+hold_apply(engine_t *e, uint64_t acked)
+{
+    hold_t    *h;
+    uint32_t   i;
+
+    while (e->hold_n) {
+        h = hold_at(e, 0);
+        if (h->snap > acked) {
+            break;
+        }
+        for (i = 0; i < e->geo.nslots; i++) {
+            if (h->pos[i]) {
+                release_to(e, (int) i, h->pos[i]);
+            }
+        }
+        e->hold_first = (e->hold_first + 1) % HOLD_MAX;
+        e->hold_n--;
+    }
+}
+
+/*
+ * Ingest before protection: a slot more than ring_high_pct full gets its
+ * held releases, oldest first, until it is back under the threshold, so a
+ * long Redis outage never makes producers answer 429.  The signals queued
+ * up to each entry so applied are counted once in signals_unprotected: a
+ * SIGKILL before Redis has them would lose them.
+ */
+static void
+hold_pressure(engine_t *e, uint64_t acked)
+{
+    hold_t    *h;
+    uint64_t   from, now;
+    uint32_t   i, k;
+
+    for (i = 0; i < e->geo.nslots; i++) {
+        for (k = 0; k < e->hold_n; k++) {
+            h = hold_at(e, k);
+            if (h->pos[i] == 0) {
+                continue;
+            }
+            if (bt_ring_head(e->shm, (int) i) - bt_ring_tail(e->shm, (int) i)
+                <= e->high_bytes)
+            {
+                break;
+            }
+            release_to(e, (int) i, h->pos[i]);
+            h->pos[i] = 0;
+
+            from = acked > e->unprotected_upto ? acked : e->unprotected_upto;
+            if (h->snap > from) {
+                e->unprotected += h->snap - from;
+                e->unprotected_new += h->snap - from;
+                e->unprotected_upto = h->snap;
+            }
+        }
+    }
+
+    if (e->unprotected_new == 0) {
+        return;
+    }
+
+    /* at most one line a second: a long outage hits this on every step */
+    now = bt_wall_ms();
+    if (now - e->unprotected_log_ms >= 1000) {
+        engine_log(ENGINE_LOG_WARN, "ring above %u%% full while Redis is "
+                   "behind: gave back the ring space of traces with %llu "
+                   "signals not yet in Redis since the last report (%llu "
+                   "in all, signals_unprotected); a SIGKILL before Redis "
+                   "has them loses them", e->conf.ring_high_pct,
+                   (unsigned long long) e->unprotected_new,
+                   (unsigned long long) e->unprotected);
+        e->unprotected_new = 0;
+        e->unprotected_log_ms = now;
+    }
+}
+
 /* Writes the whole output buffer; lines are never split across calls. */
 static void
 out_write(engine_t *e)
@@ -143,17 +331,18 @@ out_write(engine_t *e)
 void
 engine_flush(engine_t *e)
 {
-    uint32_t  i;
+    uint64_t  acked;
 
     if (e->out_fd >= 0 && e->out.len) {
         out_write(e);
     }
 
-    for (i = 0; i < e->geo.nslots; i++) {
-        if (e->pending[i]) {
-            bt_ring_release(e->shm, (int) i, e->pending[i]);
-            e->pending[i] = 0;
-        }
+    hold_push(e);
+
+    if (e->hold_n) {
+        acked = bt_sig_acked(e->sig);
+        hold_apply(e, acked);
+        hold_pressure(e, acked);
     }
 }
 
@@ -172,6 +361,7 @@ publish(engine_t *e)
     stat_store(&e->es->traces_completed, st.completed);
     stat_store(&e->es->traces_forced, st.forced);
     stat_store(&e->es->traces_reopened, st.reopened);
+    stat_store(&e->es->signals_unprotected, e->unprotected);
 }
 
 static void
@@ -268,6 +458,11 @@ relieve_pressure(engine_t *e, uint64_t now)
             tail = bt_ring_tail(e->shm, (int) i);
             if (e->pending[i] > tail) {
                 tail = e->pending[i];
+            }
+            /* held releases too: engine_flush applies them when the
+               slot is this full, rather than forcing open traces */
+            if (hold_max(e, i) > tail) {
+                tail = hold_max(e, i);
             }
             used = head - tail;
             held = e->pos[i] - tail;
@@ -469,6 +664,10 @@ engine_open(const engine_conf_t *conf, char *err, size_t errlen)
 
     e->pos = calloc(e->geo.nslots, sizeof(uint64_t));
     e->pending = calloc(e->geo.nslots, sizeof(uint64_t));
+    e->hold_pos = calloc((size_t) HOLD_MAX * e->geo.nslots, sizeof(uint64_t));
+    for (i = 0; e->hold_pos && i < HOLD_MAX; i++) {
+        e->hold[i].pos = e->hold_pos + (size_t) i * e->geo.nslots;
+    }
 
     memset(&ac, 0, sizeof(ac));
     ac.nslots = e->geo.nslots;
@@ -479,7 +678,8 @@ engine_open(const engine_conf_t *conf, char *err, size_t errlen)
     ac.on_release = engine_on_release;
     ac.arg = e;
 
-    e->asm_ = (e->pos && e->pending) ? bt_asm_create(&ac) : NULL;
+    e->asm_ = (e->pos && e->pending && e->hold_pos) ? bt_asm_create(&ac)
+                                                    : NULL;
     if (e->asm_ == NULL) {
         snprintf(err, errlen, "out of memory");
         engine_close(e, NULL, NULL);
@@ -554,6 +754,7 @@ void
 engine_close(engine_t *e, uint64_t *traces, uint64_t *spans)
 {
     bt_asm_stats_t  st;
+    uint64_t        acked;
 
     memset(&st, 0, sizeof(st));
 
@@ -565,8 +766,12 @@ engine_close(engine_t *e, uint64_t *traces, uint64_t *spans)
     }
 
     /* after the assembler: no trace can complete any more; the queue gets
-       two seconds to reach Redis */
-    bt_sig_close(e->sig, 2000);
+       two seconds to reach Redis, and only the releases whose signals got
+       there are applied: the others' traces are read again next start */
+    acked = bt_sig_close(e->sig, 2000);
+    if (e->shm) {
+        hold_apply(e, acked);
+    }
 
     if (traces) {
         *traces = st.traces_in_flight;
@@ -590,6 +795,7 @@ engine_close(engine_t *e, uint64_t *traces, uint64_t *spans)
     }
     free(e->pos);
     free(e->pending);
+    free(e->hold_pos);
     free(e);
 }
 

@@ -69,6 +69,21 @@ bt_sigq_len(bt_sig_t *s)
     return h - t;
 }
 
+uint64_t
+bt_sig_queued(bt_sig_t *s)
+{
+    /* only the evaluation thread writes qhead: a plain read is exact */
+    return s ? s->qhead : 0;
+}
+
+uint64_t
+bt_sig_acked(bt_sig_t *s)
+{
+    /* pairs with the release store of qtail in write_signals(): qtail
+       moves only once Redis answered the items before it */
+    return s ? __atomic_load_n(&s->qtail, __ATOMIC_ACQUIRE) : 0;
+}
+
 /*
  * A JSON string from span bytes.  Span names and services come from the
  * wire and need not be UTF-8; jansson refuses those, so each byte of a bad
@@ -425,15 +440,15 @@ bt_sig_open(const bt_sig_conf_t *conf, bt_engine_stats_t *es, char *err,
     return s;
 }
 
-void
+uint64_t
 bt_sig_close(bt_sig_t *s, int drain_ms)
 {
-    uint64_t       one, left;
+    uint64_t       one, left, acked;
     bt_sigitem_t  *it;
     int            waited;
 
     if (s == NULL) {
-        return;
+        return 0;
     }
 
     if (s->started) {
@@ -459,6 +474,9 @@ bt_sig_close(bt_sig_t *s, int drain_ms)
         rcu_unregister_thread();
     }
 
+    /* the I/O thread is gone: qtail is final */
+    acked = s->qtail;
+
     left = 0;
     if (s->q) {
         while (s->qtail != s->qhead) {
@@ -471,8 +489,9 @@ bt_sig_close(bt_sig_t *s, int drain_ms)
     if (left) {
         s->dropped += left;
         engine_log(ENGINE_LOG_WARN, "stopping with %llu signals not written "
-                   "to Redis: dropped (%llu dropped in all)",
-                   (unsigned long long) left,
+                   "to Redis: dropped here (%llu dropped in all); their "
+                   "traces stay in the ring (unless ring pressure gave the "
+                   "space back), so the next start raises them again", (unsigned long long) left,
                    (unsigned long long) s->dropped);
         __atomic_store_n(&s->es->signals_dropped, s->dropped,
                          __ATOMIC_RELAXED);
@@ -493,4 +512,6 @@ bt_sig_close(bt_sig_t *s, int drain_ms)
     free(s->q);
     free(s->prefix);
     free(s);
+
+    return acked;
 }

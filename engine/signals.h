@@ -62,11 +62,24 @@ void bt_sig_on_trace(bt_sig_t *s, const bt_trace_t *view,
     const bt_done_t *done);
 
 /*
+ * Queue positions, free-running counts of signals since bt_sig_open, for
+ * the engine's ring-release hold (engine.c): bt_sig_queued is how many
+ * were queued (call it from the evaluation thread only), bt_sig_acked how
+ * many left the queue because Redis answered their script (stored, already
+ * there, or refused for good).  A signal queued as number n (1-based) is
+ * safe in Redis once bt_sig_acked() >= n.  Both return 0 for NULL.
+ */
+uint64_t bt_sig_queued(bt_sig_t *s);
+uint64_t bt_sig_acked(bt_sig_t *s);
+
+/*
  * Stops: lets the I/O thread write what is queued for up to drain_ms when
  * Redis is connected, then joins it, unregisters the RCU reader and frees
  * everything.  Signals still queued are counted as dropped and logged.
- * NULL is ignored.
+ * Returns bt_sig_acked() as it was after the drain, before the drop, so
+ * the caller can release only the ring space whose signals Redis has.
+ * NULL is ignored (returns 0).
  */
-void bt_sig_close(bt_sig_t *s, int drain_ms);
+uint64_t bt_sig_close(bt_sig_t *s, int drain_ms);
 
 #endif /* BT_SIGNALS_H */

@@ -88,7 +88,11 @@ typedef struct {
     uint64_t    redis_connected;    /* 1 while connected */
     uint64_t    signal_latency_p50_us;  /* completion -> stored */
     uint64_t    signal_latency_p99_us;
-    uint64_t    reserved[24];       /* room for more counters */
+    uint64_t    signals_unprotected;    /* queued signals whose trace's
+                                           ring space was given back before
+                                           Redis had them (ring pressure):
+                                           a SIGKILL would lose them */
+    uint64_t    reserved[23];       /* room for more counters */
 } bt_engine_stats_t;
 
 

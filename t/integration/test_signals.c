@@ -1289,3 +1289,61 @@ Test(signals, redis_oom_keeps_signals_queued, .init = setup,
     redisFree(c);
     cr_assert_eq(h_pass(env), 0);
 }
+
+/*
+ * A signal still waiting for Redis when the engine is SIGKILLed is not
+ * lost: the trace's ring space is held until Redis acknowledged its
+ * signals, so the restarted engine reads the trace again and raises the
+ * signal, once.  Redis is hung (SIGSTOP) and the engine has noticed it
+ * before the trace is sent, so the signal's script never reaches Redis's
+ * socket (reconnects stop at SCRIPT LOAD): without the hold nothing would
+ * bring it back.
+ */
+Test(signals, sigkill_with_signals_pending_loses_none, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+    redisContext  *c;
+    bt_shm_t      *shm;
+    char           t[33], key[64];
+
+    c = rconn();
+    put_rule(c, "kill9", "Kill9", "trace.has('before.kill')", "high", 1, 1);
+    json_decref(wait_status(c, "kill9", "active", 1, WAIT_MS));
+    shm = seg();
+    cr_assert_eq(WAIT_ES(shm, rules_loaded, 1, WAIT_MS), 1);
+
+    cr_assert_eq(kill(env->redis.pid, SIGSTOP), 0);
+    /* the 250 ms rules poll times out after the 2 s command timeout */
+    cr_assert_eq(WAIT_ES(shm, redis_connected, 0, WAIT_MS), 0,
+                 "the engine saw Redis hang");
+
+    send_named("before.kill", t);
+    wait_done(t, 1);
+    cr_assert_eq(WAIT_ES(shm, signals_pending, 1, WAIT_MS), 1,
+                 "completed, its signal waits for Redis");
+    cr_assert_eq(ES(shm, signals_written), 0);
+    cr_assert_eq(ES(shm, signals_unprotected), 0);
+
+    cr_assert_eq(h_engine_kill9(env), 0);
+    cr_assert_eq(kill(env->redis.pid, SIGCONT), 0);
+    cr_assert_eq(nsignals(c), 0, "nothing reached Redis before the kill");
+
+    cr_assert_eq(h_engine_start(env), 0);
+    cr_assert_eq(wait_nsignals(c, 1, WAIT_MS), 1,
+                 "the restarted engine raised the signal");
+    cr_assert(has_signal(c, "kill9", t));
+    cr_assert_eq(WAIT_ES(shm, signals_written, 1, WAIT_MS), 1,
+                 "written by the restarted engine");
+    cr_assert_eq(WAIT_ES(shm, signals_pending, 0, WAIT_MS), 0);
+
+    /* exactly one, however long we wait */
+    usleep(1000000);
+    cr_assert_eq(nsignals(c), 1);
+    cr_assert_eq(rnum(c, "ZCARD " P "signals:rule:kill9%s", ""), 1);
+    snprintf(key, sizeof(key), P "trace:%s:signals", t);
+    cr_assert_eq(rnum(c, "SCARD %s", key), 1);
+
+    bt_shm_close(shm);
+    redisFree(c);
+    cr_assert_eq(h_pass(env), 0);
+}
