@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential pkg-config nginx nginx-dev
       libprotobuf-c-dev protobuf-c-compiler libjansson-dev liburcu-dev
       libhiredis-dev libcriterion-dev redis-server libpcre2-dev libssl-dev
-      libcurl4-openssl-dev zlib1g-dev clang libclang-rt-14-dev
+      libcurl4-openssl-dev zlib1g-dev libdeflate-dev clang libclang-rt-14-dev
       wrk nghttp2-client hyperfine chromium)
 
 missing=()
