@@ -42,9 +42,12 @@
 
 /*
  * KEYS: signal:<sid>, signals, signals:rule:<rule>, trace:<tid>,
- * trace:<tid>:signals, counts:<minute>.  ARGV: signal JSON, sid, score
- * (ms), trace JSON, ttl (s), rule id, severity.  Returns 1 when the signal
- * was created, 0 when it existed (same rule and trace seen before).
+ * trace:<tid>:signals, counts:<minute>, counts:all.  ARGV: signal JSON,
+ * sid, score (ms), trace JSON, ttl (s), rule id, severity.  Returns 1 when
+ * the signal was created, 0 when it existed (same rule and trace seen
+ * before).  counts:all never expires: it is the monotonic per-rule and
+ * per-severity counter behind betrace_signals_total, which retention must
+ * not shrink.
  */
 static const char  write_script[] =
     "if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end\n"
@@ -58,6 +61,8 @@ static const char  write_script[] =
     "redis.call('HINCRBY', KEYS[6], 'rule:' .. ARGV[6], 1)\n"
     "redis.call('HINCRBY', KEYS[6], 'severity:' .. ARGV[7], 1)\n"
     "redis.call('EXPIRE', KEYS[6], ARGV[5])\n"
+    "redis.call('HINCRBY', KEYS[7], 'rule:' .. ARGV[6], 1)\n"
+    "redis.call('HINCRBY', KEYS[7], 'severity:' .. ARGV[7], 1)\n"
     "return 1\n";
 
 typedef struct {
@@ -326,11 +331,12 @@ append_write(bt_sig_t *s, bt_sigitem_t *it)
              (unsigned long long) (it->detected_ms / 60000));
 
     redisAppendCommand(s->rc,
-        "EVALSHA %s 6 %ssignal:%s %ssignals %ssignals:rule:%s %strace:%s "
-        "%strace:%s:signals %scounts:%s %s %s %s %b %s %s %s",
+        "EVALSHA %s 7 %ssignal:%s %ssignals %ssignals:rule:%s %strace:%s "
+        "%strace:%s:signals %scounts:%s %scounts:all %s %s %s %b %s %s %s",
         s->sha_write,
         s->prefix, it->sid, s->prefix, s->prefix, it->rule_id,
         s->prefix, it->trace_id, s->prefix, it->trace_id, s->prefix, minute,
+        s->prefix,
         it->json, it->sid, score, it->trace->data, it->trace->len, ttl,
         it->rule_id, it->severity);
 }

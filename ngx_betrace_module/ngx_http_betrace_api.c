@@ -20,6 +20,7 @@
 
 #include "ngx_http_betrace_module.h"
 #include "ngx_http_betrace_api.h"
+#include "ngx_http_betrace_api_ops.h"
 
 
 #define NGX_HTTP_BETRACE_API_PREFIX  "/api/v1/"
@@ -66,6 +67,9 @@ static ngx_int_t ngx_http_betrace_api_parse_body(ngx_http_request_t *r,
 static void ngx_http_betrace_api_json_cleanup(void *data);
 static ngx_uint_t ngx_http_betrace_api_exact_at_15(json_t *json);
 static ngx_int_t ngx_http_betrace_api_header_filter(ngx_http_request_t *r);
+static u_char *ngx_http_betrace_api_size_text(u_char *p, size_t size);
+static ngx_int_t ngx_http_betrace_api_too_large(ngx_http_request_t *r,
+    size_t limit);
 static ngx_int_t ngx_http_betrace_api_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
@@ -979,6 +983,10 @@ ngx_http_betrace_api_handler(ngx_http_request_t *r)
         }
     }
 
+    if (ngx_http_betrace_check_args(r, ctx->route->args, &rc) != NGX_OK) {
+        return rc;
+    }
+
     if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH))) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
@@ -993,10 +1001,7 @@ ngx_http_betrace_api_handler(ngx_http_request_t *r)
     }
 
     if (r->headers_in.content_length_n > (off_t) alcf->max_body_size) {
-        return ngx_http_betrace_api_send_error(r,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
-                   "the request body is larger than %zu bytes",
-                   alcf->max_body_size);
+        return ngx_http_betrace_api_too_large(r, alcf->max_body_size);
     }
 
     rc = ngx_http_read_client_request_body(r,
@@ -1271,10 +1276,7 @@ ngx_http_betrace_api_parse_body(ngx_http_request_t *r,
     /* chunked bodies have no Content-Length to refuse early */
 
     if (len > alcf->max_body_size) {
-        *rc = ngx_http_betrace_api_send_error(r,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
-                   "the request body is larger than %zu bytes",
-                   alcf->max_body_size);
+        *rc = ngx_http_betrace_api_too_large(r, alcf->max_body_size);
         return NGX_ERROR;
     }
 
@@ -1457,9 +1459,10 @@ ngx_http_betrace_api_exact_at_15(json_t *json)
 static ngx_int_t
 ngx_http_betrace_api_header_filter(ngx_http_request_t *r)
 {
-    const char                       *code;
+    const char                       *code, *message;
     ngx_buf_t                        *b;
     ngx_uint_t                        status;
+    ngx_http_core_loc_conf_t         *clcf;
     ngx_http_betrace_api_ctx_t       *ctx;
     ngx_http_betrace_api_loc_conf_t  *alcf;
 
@@ -1488,41 +1491,66 @@ ngx_http_betrace_api_header_filter(ngx_http_request_t *r)
     switch (status) {
     case NGX_HTTP_BAD_REQUEST:
         code = "bad_request";
+        message = "nginx refused the request as malformed";
         break;
     case NGX_HTTP_NOT_FOUND:
         code = "not_found";
+        message = "not found";
         break;
     case NGX_HTTP_NOT_ALLOWED:
         code = "method_not_allowed";
+        message = "the method is not allowed here";
         break;
     case NGX_HTTP_REQUEST_TIME_OUT:
         code = "request_timeout";
+        message = "the request was not received in time";
         break;
     case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
         code = "body_too_large";
+        message = NULL;
         break;
     case NGX_HTTP_REQUEST_URI_TOO_LARGE:
         code = "uri_too_long";
+        message = "the request URI is too long";
         break;
     case NGX_HTTP_SERVICE_UNAVAILABLE:
         code = "unavailable";
+        message = "the service is unavailable";
         break;
     default:
-        code = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? "internal"
-                                                         : "error";
+        if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            code = "internal";
+            message = "internal error";
+
+        } else {
+            code = "error";
+            message = "nginx refused the request";
+        }
     }
 
-    b = ngx_create_temp_buf(r->pool, 128);
+    b = ngx_create_temp_buf(r->pool, 160);
     if (b == NULL) {
         return NGX_ERROR;
     }
 
     b->last = ngx_sprintf(b->pos,
-                          "{\"error\":{\"code\":\"%s\",\"message\":"
-                          "\"%ui %s\"}}\n", code, status,
-                          status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
-                          ? "the request body is too large"
-                          : "nginx refused the request");
+                          "{\"error\":{\"code\":\"%s\",\"message\":\"",
+                          code);
+
+    if (message) {
+        b->last = ngx_sprintf(b->last, "%s", message);
+
+    } else {
+        /* client_max_body_size: the API's limit (merge_loc_conf) */
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+        b->last = ngx_http_betrace_api_size_text(
+                      ngx_sprintf(b->last, "the request body is larger "
+                                  "than "),
+                      (size_t) clcf->client_max_body_size);
+    }
+
+    b->last = ngx_sprintf(b->last, "\"}}\n");
     b->last_buf = 1;
     b->last_in_chain = 1;
 
@@ -1615,6 +1643,76 @@ ngx_http_betrace_api_send_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     return ngx_http_betrace_api_send_json(r, status, err);
+}
+
+
+/*
+ * A size as it is written in nginx.conf: "1m", "512k", "1000" (bytes).
+ * Writes at most NGX_SIZE_T_LEN + 1 bytes at p and returns the end.
+ */
+
+static u_char *
+ngx_http_betrace_api_size_text(u_char *p, size_t size)
+{
+    if (size != 0 && size % (1024 * 1024) == 0) {
+        return ngx_sprintf(p, "%uzm", size / (1024 * 1024));
+    }
+
+    if (size != 0 && size % 1024 == 0) {
+        return ngx_sprintf(p, "%uzk", size / 1024);
+    }
+
+    return ngx_sprintf(p, "%uz bytes", size);
+}
+
+
+/*
+ * 413 body_too_large with the limit named as in the configuration, the
+ * same text whichever check caught the body (Content-Length, the read
+ * body, or nginx's client_max_body_size via the header filter).
+ */
+
+static ngx_int_t
+ngx_http_betrace_api_too_large(ngx_http_request_t *r, size_t limit)
+{
+    u_char  buf[NGX_SIZE_T_LEN + 8], *p;
+
+    p = ngx_http_betrace_api_size_text(buf, limit);
+
+    return ngx_http_betrace_api_send_error(r,
+               NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+               "the request body is larger than %.*s", (int) (p - buf), buf);
+}
+
+
+ngx_int_t
+ngx_http_betrace_api_send_invalid(ngx_http_request_t *r, const char *member,
+    const char *name, const char *fmt, ...)
+{
+    json_t      *msg, *err;
+    va_list      ap;
+    const char  *code;
+
+    va_start(ap, fmt);
+    msg = json_vsprintf(fmt, ap);
+    va_end(ap);
+
+    if (msg == NULL) {
+        msg = json_string("(message not representable)");
+    }
+
+    /* the code is the member's name: one vocabulary for every endpoint */
+
+    code = (ngx_strcmp(member, NGX_HTTP_BETRACE_API_FIELD) == 0)
+           ? "invalid_field" : "invalid_parameter";
+
+    err = json_pack("{s:{s:s,s:s,s:o}}", "error", "code", code, member, name,
+                    "message", msg);
+    if (err == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_betrace_api_send_json(r, NGX_HTTP_BAD_REQUEST, err);
 }
 
 

@@ -56,13 +56,17 @@ typedef void (*ngx_http_betrace_api_redis_pt)(ngx_http_betrace_api_job_t *job);
  * One route.  path is relative to /api/v1/ and split at '/'; a segment
  * "*" matches any one segment (the handler reads it from ctx->segs).
  * A request whose path matches but whose method does not gets 405 with
- * Allow listing the methods of every matching route.
+ * Allow listing the methods of every matching route; one with a query
+ * parameter not in args gets 400 invalid_parameter (after auth).
  */
 typedef struct {
     ngx_uint_t                        method;   /* NGX_HTTP_GET, ... */
     ngx_str_t                         path;     /* "rules/ *" (no space) */
     ngx_uint_t                        role;     /* NGX_HTTP_BETRACE_ROLE_* */
     ngx_http_betrace_api_handler_pt   handler;
+    const char *const                *args;     /* query parameters it
+                                                   takes, NULL-terminated;
+                                                   NULL: none */
 } ngx_http_betrace_api_route_t;
 
 
@@ -153,6 +157,20 @@ ngx_int_t ngx_http_betrace_api_send_json(ngx_http_request_t *r,
  */
 ngx_int_t ngx_http_betrace_api_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *fmt, ...);
+
+/*
+ * 400 {"error": {"code": "invalid_field", "field": name, "message": ...}}
+ * for a body field (member NGX_HTTP_BETRACE_API_FIELD), or "code":
+ * "invalid_parameter", "parameter": name for a query parameter or a path
+ * id (NGX_HTTP_BETRACE_API_PARAMETER).  Every endpoint reports bad input
+ * through this, so clients match one code and always find the name.
+ * Returns what to finalize the request with.
+ */
+#define NGX_HTTP_BETRACE_API_FIELD      "field"
+#define NGX_HTTP_BETRACE_API_PARAMETER  "parameter"
+
+ngx_int_t ngx_http_betrace_api_send_invalid(ngx_http_request_t *r,
+    const char *member, const char *name, const char *fmt, ...);
 
 /* The error object alone (new reference, NULL when out of memory). */
 json_t *ngx_http_betrace_api_error_json(const char *code,

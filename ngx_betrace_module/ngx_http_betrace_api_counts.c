@@ -41,10 +41,6 @@ static const char *const  ngx_http_betrace_counts_sevs[] = {
     "critical", "high", "medium", "low", "info", NULL
 };
 
-static const char *const  ngx_http_betrace_counts_args[] = {
-    "from", "to", NULL
-};
-
 
 ngx_int_t
 ngx_http_betrace_api_signals_counts(ngx_http_request_t *r,
@@ -52,13 +48,6 @@ ngx_http_betrace_api_signals_counts(ngx_http_request_t *r,
 {
     ngx_int_t                         rc, hf, ht;
     ngx_http_betrace_counts_query_t  *q;
-
-    if (ngx_http_betrace_check_args(r, ngx_http_betrace_counts_args,
-                                    "from, to", &rc)
-        != NGX_OK)
-    {
-        return rc;
-    }
 
     q = ngx_palloc(r->pool, sizeof(ngx_http_betrace_counts_query_t));
     if (q == NULL) {
@@ -87,13 +76,14 @@ ngx_http_betrace_api_signals_counts(ngx_http_request_t *r,
     }
 
     if (q->from > q->to) {
-        return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_parameter", "from: is after to");
+        return ngx_http_betrace_api_send_invalid(r,
+                   NGX_HTTP_BETRACE_API_PARAMETER, "from",
+                   "from: is after to");
     }
 
     if (q->to - q->from > NGX_HTTP_BETRACE_COUNTS_MAX) {
-        return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_parameter",
+        return ngx_http_betrace_api_send_invalid(r,
+                   NGX_HTTP_BETRACE_API_PARAMETER, "from",
                    "from: the range from..to is longer than 7 days");
     }
 

@@ -137,12 +137,14 @@ ngx_int_t ngx_http_betrace_arg_time(ngx_http_request_t *r, const char *name,
 
 /*
  * Refuses a query string naming a parameter that is not in allowed
- * (NULL-terminated), so a typo ("severty=high") is a 400 rather than a
- * filter silently not applied.  Returns NGX_OK, or NGX_ERROR after
- * answering 400 naming the parameter and listing the known ones (list).
+ * (NULL-terminated; NULL: the endpoint takes none), so a typo
+ * ("severty=high") is a 400 rather than a filter silently not applied.
+ * The router calls it with the route's args for every request.  Returns
+ * NGX_OK, or NGX_ERROR after answering 400 invalid_parameter naming the
+ * parameter and listing the known ones (*rc is what to finalize with).
  */
 ngx_int_t ngx_http_betrace_check_args(ngx_http_request_t *r,
-    const char *const *allowed, const char *list, ngx_int_t *rc);
+    const char *const *allowed, ngx_int_t *rc);
 
 /*
  * A request value as it may be quoted in an error message: at most 64

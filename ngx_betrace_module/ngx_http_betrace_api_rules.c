@@ -179,8 +179,9 @@ ngx_http_betrace_api_rules_list(ngx_http_request_t *r,
             rj->enabled = 0;
 
         } else {
-            return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                       "invalid_query", "enabled must be true or false, "
+            return ngx_http_betrace_api_send_invalid(r,
+                       NGX_HTTP_BETRACE_API_PARAMETER, "enabled",
+                       "enabled must be true or false, "
                        "not \"%.*s\"", (int) v.len, v.data);
         }
     }
@@ -200,8 +201,9 @@ ngx_http_betrace_api_rules_list(ngx_http_request_t *r,
         }
 
         if (ngx_http_betrace_api_severities[i] == NULL) {
-            return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                       "invalid_query", "severity must be one of critical, "
+            return ngx_http_betrace_api_send_invalid(r,
+                       NGX_HTTP_BETRACE_API_PARAMETER, "severity",
+                       "severity must be one of critical, "
                        "high, medium, low, info, not \"%s\"", v.data);
         }
 
@@ -710,21 +712,21 @@ static ngx_int_t
 ngx_http_betrace_api_field_error(ngx_http_request_t *r, const char *field,
     const char *fmt, ...)
 {
-    json_t   *msg, *err;
-    va_list   ap;
+    json_t     *msg;
+    va_list     ap;
+    ngx_int_t   rc;
 
     va_start(ap, fmt);
     msg = json_vsprintf(fmt, ap);
     va_end(ap);
 
-    err = json_pack("{s:{s:s,s:s,s:o}}", "error", "code", "invalid_field",
-                    "field", field, "message",
-                    msg ? msg : json_string("invalid field"));
-    if (err == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    rc = ngx_http_betrace_api_send_invalid(r, NGX_HTTP_BETRACE_API_FIELD,
+                                           field, "%s",
+                                           msg ? json_string_value(msg)
+                                               : "invalid field");
+    json_decref(msg);
 
-    return ngx_http_betrace_api_send_json(r, NGX_HTTP_BAD_REQUEST, err);
+    return rc;
 }
 
 

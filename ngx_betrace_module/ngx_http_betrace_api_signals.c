@@ -101,11 +101,6 @@ static const char *const  ngx_http_betrace_statuses[] = {
     "open", "acknowledged", "resolved", NULL
 };
 
-static const char *const  ngx_http_betrace_signals_args[] = {
-    "rule_id", "severity", "status", "trace_id", "from", "to", "limit",
-    "cursor", NULL
-};
-
 
 /* --- GET /signals --------------------------------------------------------- */
 
@@ -128,14 +123,6 @@ ngx_http_betrace_api_signals_list(ngx_http_request_t *r,
     q->cursor_score = -1;
     q->limit = NGX_HTTP_BETRACE_SIGNALS_LIMIT;
 
-    if (ngx_http_betrace_check_args(r, ngx_http_betrace_signals_args,
-                                    "rule_id, severity, status, trace_id, "
-                                    "from, to, limit, cursor", &rc)
-        != NGX_OK)
-    {
-        return rc;
-    }
-
     if (ngx_http_betrace_signals_arg(r, "rule_id", &q->rule_id, NULL, &rc)
         != NGX_OK
         || ngx_http_betrace_signals_arg(r, "severity", &q->severity,
@@ -155,8 +142,9 @@ ngx_http_betrace_api_signals_list(ngx_http_request_t *r,
         && !ngx_http_betrace_is_id(&(ngx_str_t) { ngx_strlen(q->rule_id),
                                                   (u_char *) q->rule_id }))
     {
-        return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_parameter", "rule_id: \"%s\" is not a rule id",
+        return ngx_http_betrace_api_send_invalid(r,
+                   NGX_HTTP_BETRACE_API_PARAMETER, "rule_id",
+                   "rule_id: \"%s\" is not a rule id",
                    ngx_http_betrace_shown(r, (u_char *) q->rule_id,
                                           ngx_strlen(q->rule_id)));
     }
@@ -165,8 +153,8 @@ ngx_http_betrace_api_signals_list(ngx_http_request_t *r,
         if (ngx_strlen(q->trace_id) != 32
             || !ngx_http_betrace_is_hex((u_char *) q->trace_id, 32))
         {
-            return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                       "invalid_parameter",
+            return ngx_http_betrace_api_send_invalid(r,
+                       NGX_HTTP_BETRACE_API_PARAMETER, "trace_id",
                        "trace_id: \"%s\" is not 32 hex digits",
                        ngx_http_betrace_shown(r, (u_char *) q->trace_id,
                                               ngx_strlen(q->trace_id)));
@@ -184,8 +172,9 @@ ngx_http_betrace_api_signals_list(ngx_http_request_t *r,
     }
 
     if (q->from >= 0 && q->to >= 0 && q->from > q->to) {
-        return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_parameter", "from: is after to");
+        return ngx_http_betrace_api_send_invalid(r,
+                   NGX_HTTP_BETRACE_API_PARAMETER, "from",
+                   "from: is after to");
     }
 
     rc = ngx_http_betrace_api_arg(r, "limit", &value);
@@ -198,8 +187,8 @@ ngx_http_betrace_api_signals_list(ngx_http_request_t *r,
         n = ngx_atoi(value.data, value.len);
 
         if (n == NGX_ERROR || n < 1 || n > NGX_HTTP_BETRACE_SIGNALS_MAX) {
-            return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                       "invalid_parameter",
+            return ngx_http_betrace_api_send_invalid(r,
+                       NGX_HTTP_BETRACE_API_PARAMETER, "limit",
                        "limit: \"%s\" is not a number from 1 to %d",
                        ngx_http_betrace_shown(r, value.data, value.len),
                        NGX_HTTP_BETRACE_SIGNALS_MAX);
@@ -251,9 +240,10 @@ ngx_http_betrace_signals_arg(ngx_http_request_t *r, const char *name,
         }
 
         if (*a == NULL) {
-            *rc = ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                      "invalid_parameter", "%s: \"%s\" is not one of %s",
-                      name, ngx_http_betrace_shown(r, v.data, v.len),
+            *rc = ngx_http_betrace_api_send_invalid(r,
+                      NGX_HTTP_BETRACE_API_PARAMETER, name,
+                      "%s: \"%s\" is not one of %s", name,
+                      ngx_http_betrace_shown(r, v.data, v.len),
                       allowed == ngx_http_betrace_severities
                       ? "critical, high, medium, low, info"
                       : "open, acknowledged, resolved");
@@ -326,9 +316,9 @@ ngx_http_betrace_signals_cursor(ngx_http_request_t *r,
 
 invalid:
 
-    *rc = ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-              "invalid_parameter", "cursor: not a cursor returned by this "
-              "API (\"%s\")", ngx_http_betrace_shown(r, value.data,
+    *rc = ngx_http_betrace_api_send_invalid(r,
+              NGX_HTTP_BETRACE_API_PARAMETER, "cursor",
+              "cursor: not a cursor returned by this API (\"%s\")", ngx_http_betrace_shown(r, value.data,
                                                       value.len));
     return NGX_ERROR;
 }
@@ -883,16 +873,17 @@ ngx_http_betrace_api_signal_patch(ngx_http_request_t *r,
 
     json_object_foreach(ctx->body, key, v) {
         if (ngx_strcmp(key, "status") != 0) {
-            return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                       "unknown_field", "%s: unknown field; only \"status\" "
-                       "can be changed", key);
+            return ngx_http_betrace_api_send_invalid(r,
+                       NGX_HTTP_BETRACE_API_FIELD, key,
+                       "%s: unknown field; only \"status\" can be changed",
+                       key);
         }
     }
 
     v = json_object_get(ctx->body, "status");
     if (v == NULL) {
-        return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "missing_field", "status: required");
+        return ngx_http_betrace_api_send_invalid(r,
+                   NGX_HTTP_BETRACE_API_FIELD, "status", "status: required");
     }
 
     status = json_string_value(v);
@@ -904,9 +895,10 @@ ngx_http_betrace_api_signal_patch(ngx_http_request_t *r,
     }
 
     if (status == NULL || *a == NULL) {
-        return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_field", "status: must be \"open\", "
-                   "\"acknowledged\" or \"resolved\"");
+        return ngx_http_betrace_api_send_invalid(r,
+                   NGX_HTTP_BETRACE_API_FIELD, "status",
+                   "status: must be \"open\", \"acknowledged\" or "
+                   "\"resolved\"");
     }
 
     if (!ngx_http_betrace_is_id(&ctx->segs[1])) {

@@ -271,8 +271,8 @@ ngx_http_betrace_arg_time(ngx_http_request_t *r, const char *name,
     v = ngx_http_betrace_parse_time(value.data, value.len);
 
     if (v < 0) {
-        *rc = ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                  "invalid_parameter",
+        *rc = ngx_http_betrace_api_send_invalid(r,
+                  NGX_HTTP_BETRACE_API_PARAMETER, name,
                   "%s: \"%s\" is not an RFC 3339 time "
                   "(2026-11-25T16:30:00Z) or Unix milliseconds", name,
                   ngx_http_betrace_shown(r, value.data, value.len));
@@ -287,10 +287,11 @@ ngx_http_betrace_arg_time(ngx_http_request_t *r, const char *name,
 
 ngx_int_t
 ngx_http_betrace_check_args(ngx_http_request_t *r, const char *const *allowed,
-    const char *list, ngx_int_t *rc)
+    ngx_int_t *rc)
 {
-    u_char             *p, *last, *amp, *eq;
+    u_char             *p, *last, *amp, *eq, *list, *l;
     size_t              len;
+    const char         *shown;
     const char *const  *a;
 
     p = r->args.data;
@@ -309,18 +310,43 @@ ngx_http_betrace_check_args(ngx_http_request_t *r, const char *const *allowed,
             continue;
         }
 
-        for (a = allowed; *a; a++) {
+        for (a = allowed; a && *a; a++) {
             if (ngx_strlen(*a) == len && ngx_strncmp(*a, p, len) == 0) {
                 break;
             }
         }
 
-        if (*a == NULL) {
-            *rc = ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                      "invalid_parameter", "%s: unknown query parameter; "
-                      "this endpoint takes %s",
-                      ngx_http_betrace_shown(r, p, len),
-                      list);
+        if (a == NULL || *a == NULL) {
+            shown = ngx_http_betrace_shown(r, p, len);
+
+            len = sizeof("no parameters");
+
+            for (a = allowed; a && *a; a++) {
+                len += ngx_strlen(*a) + 2;
+            }
+
+            list = ngx_pnalloc(r->pool, len);
+            if (list == NULL) {
+                *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return NGX_ERROR;
+            }
+
+            l = list;
+
+            for (a = allowed; a && *a; a++) {
+                l = ngx_sprintf(l, "%s%s", (a == allowed) ? "" : ", ", *a);
+            }
+
+            if (l == list) {
+                l = ngx_cpymem(l, "no parameters", sizeof("no parameters") - 1);
+            }
+
+            *l = '\0';
+
+            *rc = ngx_http_betrace_api_send_invalid(r,
+                      NGX_HTTP_BETRACE_API_PARAMETER, shown,
+                      "%s: unknown query parameter; this endpoint takes %s",
+                      shown, (char *) list);
             return NGX_ERROR;
         }
     }

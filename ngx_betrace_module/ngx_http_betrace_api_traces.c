@@ -32,8 +32,8 @@ ngx_http_betrace_api_trace_get(ngx_http_request_t *r,
     if (ctx->segs[1].len != 32
         || !ngx_http_betrace_is_hex(ctx->segs[1].data, 32))
     {
-        return ngx_http_betrace_api_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_parameter",
+        return ngx_http_betrace_api_send_invalid(r,
+                   NGX_HTTP_BETRACE_API_PARAMETER, "trace_id",
                    "trace_id: \"%s\" is not 32 hex digits",
                    ngx_http_betrace_shown(r, ctx->segs[1].data,
                                           ctx->segs[1].len));

@@ -52,6 +52,8 @@ static ngx_int_t ngx_http_betrace_metrics_auth(ngx_http_request_t *r);
 static void ngx_http_betrace_metrics_rules(ngx_http_betrace_probe_t *probe);
 static ngx_int_t ngx_http_betrace_metrics_done(ngx_http_request_t *r,
     ngx_http_betrace_probe_t *probe, ngx_uint_t timed_out);
+static u_char *ngx_http_betrace_metrics_rule_samples(u_char *p,
+    u_char *last, json_t *rules, const char *name, size_t col);
 static u_char *ngx_http_betrace_metrics_segment(u_char *p, u_char *last);
 static u_char *ngx_http_betrace_metrics_label(u_char *p, u_char *last,
     const char *s);
@@ -280,8 +282,9 @@ ngx_http_betrace_metrics_auth(ngx_http_request_t *r)
 
 
 /*
- * In a pool thread: [[rule id, name, severity, stored signals], ...] into
- * probe->job.json, from P rules, P rule:<id> and P signals:rule:<id>.
+ * In a pool thread, into probe->job.json: {"rules": [[rule id, name,
+ * severity, stored signals, signals ever], ...], "severities": {sev: n}},
+ * from P counts:all, P rules, P rule:<id> and P signals:rule:<id>.
  */
 
 static void
@@ -289,29 +292,76 @@ ngx_http_betrace_metrics_rules(ngx_http_betrace_probe_t *probe)
 {
     void         *reply;
     size_t        i, n;
-    json_t       *out, *rule, *e;
-    redisReply   *ids, *vals, *rep;
+    json_t       *out, *rules, *sevs, *totals, *rule, *e;
+    redisReply   *all, *ids, *vals, *rep;
+
+    all = ngx_http_betrace_api_command(&probe->job, "HGETALL %scounts:all",
+                                       probe->job.prefix);
+    if (all == NULL) {
+        return;
+    }
 
     ids = ngx_http_betrace_api_command(&probe->job, "ZRANGE %srules 0 %d",
                                        probe->job.prefix,
                                        NGX_HTTP_BETRACE_METRICS_RULES - 1);
     if (ids == NULL) {
+        freeReplyObject(all);
         return;
     }
 
-    out = json_array();
+    vals = NULL;
+    totals = NULL;
+
+    out = json_object();
     if (out == NULL) {
-        freeReplyObject(ids);
-        return;
+        goto failed;
+    }
+
+    /* json_object_set_new() takes the reference even when it fails */
+
+    rules = json_array();
+    sevs = json_object();
+
+    if (json_object_set_new(out, "rules", rules) != 0
+        || json_object_set_new(out, "severities", sevs) != 0)
+    {
+        goto failed;
+    }
+
+    totals = json_object();
+    if (totals == NULL) {
+        goto failed;
+    }
+
+    /* "rule:<id>" and "severity:<sev>" fields, values as decimal text */
+
+    for (i = 0; all->type == REDIS_REPLY_ARRAY && i + 1 < all->elements;
+         i += 2)
+    {
+        if (all->element[i]->type != REDIS_REPLY_STRING
+            || all->element[i + 1]->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+
+        e = json_integer(ngx_atoof((u_char *) all->element[i + 1]->str,
+                                   all->element[i + 1]->len));
+
+        if (ngx_strncmp(all->element[i]->str, "rule:", 5) == 0) {
+            json_object_set_new(totals, all->element[i]->str + 5, e);
+
+        } else if (ngx_strncmp(all->element[i]->str, "severity:", 9) == 0) {
+            json_object_set_new(sevs, all->element[i]->str + 9, e);
+
+        } else {
+            json_decref(e);
+        }
     }
 
     n = (ids->type == REDIS_REPLY_ARRAY) ? ids->elements : 0;
 
     if (n == 0) {
-        freeReplyObject(ids);
-        probe->job.json = out;
-        probe->redis_ok = 1;
-        return;
+        goto done;
     }
 
     vals = ngx_http_betrace_api_mget(&probe->job, "rule:", ids->element, n,
@@ -328,7 +378,6 @@ ngx_http_betrace_metrics_rules(ngx_http_betrace_probe_t *probe)
                                ids->element[i]->len)
             != REDIS_OK)
         {
-            freeReplyObject(vals);
             goto failed;
         }
     }
@@ -340,7 +389,6 @@ ngx_http_betrace_metrics_rules(ngx_http_betrace_probe_t *probe)
             ngx_cpystrn((u_char *) probe->error,
                         (u_char *) probe->job.redis->errstr,
                         sizeof(probe->error));
-            freeReplyObject(vals);
             goto failed;
         }
 
@@ -354,23 +402,29 @@ ngx_http_betrace_metrics_rules(ngx_http_betrace_probe_t *probe)
                               0, NULL);
         }
 
-        e = json_pack("[s#,O?,O?,I]",
+        e = json_pack("[s#,O?,O?,I,I]",
                       ids->element[i]->str, ids->element[i]->len,
                       json_object_get(rule, "name"),
                       json_object_get(rule, "severity"),
                       (json_int_t) (rep->type == REDIS_REPLY_INTEGER
-                                    ? rep->integer : 0));
+                                    ? rep->integer : 0),
+                      json_integer_value(json_object_get(totals,
+                                             ids->element[i]->str)));
 
         json_decref(rule);
         freeReplyObject(rep);
 
         if (e != NULL) {
-            json_array_append_new(out, e);
+            json_array_append_new(rules, e);
         }
     }
 
+done:
+
     freeReplyObject(vals);
     freeReplyObject(ids);
+    freeReplyObject(all);
+    json_decref(totals);
 
     probe->job.json = out;
     probe->redis_ok = 1;
@@ -388,8 +442,44 @@ failed:
                     sizeof(probe->error));
     }
 
+    if (vals) {
+        freeReplyObject(vals);
+    }
+
     freeReplyObject(ids);
+    freeReplyObject(all);
+    json_decref(totals);
     json_decref(out);
+}
+
+
+/* one labelled sample per rule: name{rule_id="",rule="",severity=""} v */
+
+static u_char *
+ngx_http_betrace_metrics_rule_samples(u_char *p, u_char *last, json_t *rules,
+    const char *name, size_t col)
+{
+    size_t       i;
+    json_t      *e;
+    const char  *s;
+
+    for (i = 0; i < json_array_size(rules); i++) {
+        e = json_array_get(rules, i);
+
+        p = ngx_slprintf(p, last, "%s{rule_id=\"", name);
+        p = ngx_http_betrace_metrics_label(p, last,
+                json_string_value(json_array_get(e, 0)));
+        p = ngx_slprintf(p, last, "\",rule=\"");
+        s = json_string_value(json_array_get(e, 1));
+        p = ngx_http_betrace_metrics_label(p, last, s ? s : "");
+        p = ngx_slprintf(p, last, "\",severity=\"");
+        s = json_string_value(json_array_get(e, 2));
+        p = ngx_http_betrace_metrics_label(p, last, s ? s : "");
+        p = ngx_slprintf(p, last, "\"} %L\n",
+                         (int64_t) json_integer_value(json_array_get(e, col)));
+    }
+
+    return p;
 }
 
 
@@ -399,23 +489,28 @@ ngx_http_betrace_metrics_done(ngx_http_request_t *r,
 {
     size_t        len, i;
     u_char       *p, *last;
-    json_t       *rules, *e;
+    json_t       *rules, *sevs, *e;
     ngx_buf_t    *b;
     ngx_uint_t    up;
-    const char   *s;
+    const char   *sev;
 
     /* after a deadline the thread may still write the probe: don't read */
 
-    up = !timed_out && probe->redis_ok && json_is_array(probe->job.json);
-    rules = up ? probe->job.json : NULL;
+    up = !timed_out && probe->redis_ok && json_is_object(probe->job.json);
+    rules = up ? json_object_get(probe->job.json, "rules") : NULL;
+    sevs = up ? json_object_get(probe->job.json, "severities") : NULL;
 
     len = NGX_HTTP_BETRACE_METRICS_LEN;
 
     for (i = 0; rules && i < json_array_size(rules); i++) {
         e = json_array_get(rules, i);
-        len += 128 + 2 * (json_string_length(json_array_get(e, 0))
-                          + json_string_length(json_array_get(e, 1))
-                          + json_string_length(json_array_get(e, 2)));
+        len += 2 * (128 + 2 * (json_string_length(json_array_get(e, 0))
+                               + json_string_length(json_array_get(e, 1))
+                               + json_string_length(json_array_get(e, 2))));
+    }
+
+    json_object_foreach(sevs, sev, e) {
+        len += 64 + 2 * ngx_strlen(sev);
     }
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -436,25 +531,32 @@ ngx_http_betrace_metrics_done(ngx_http_request_t *r,
 
     if (rules) {
         p = ngx_slprintf(p, last,
+                "# HELP betrace_signals_total Signals created per rule since "
+                "Redis was set up (retention does not lower it).\n"
+                "# TYPE betrace_signals_total counter\n");
+        p = ngx_http_betrace_metrics_rule_samples(p, last, rules,
+                                                  "betrace_signals_total", 4);
+
+        p = ngx_slprintf(p, last,
                 "# HELP betrace_signals_stored Signals stored in Redis per "
                 "rule (retention removes the oldest).\n"
                 "# TYPE betrace_signals_stored gauge\n");
+        p = ngx_http_betrace_metrics_rule_samples(p, last, rules,
+                                                  "betrace_signals_stored", 3);
+    }
 
-        for (i = 0; i < json_array_size(rules); i++) {
-            e = json_array_get(rules, i);
+    if (sevs) {
+        p = ngx_slprintf(p, last,
+                "# HELP betrace_signals_severity_total Signals created per "
+                "severity (of the rule when the signal was raised).\n"
+                "# TYPE betrace_signals_severity_total counter\n");
 
-            p = ngx_slprintf(p, last, "betrace_signals_stored{rule_id=\"");
-            p = ngx_http_betrace_metrics_label(p, last,
-                    json_string_value(json_array_get(e, 0)));
-            p = ngx_slprintf(p, last, "\",rule=\"");
-            s = json_string_value(json_array_get(e, 1));
-            p = ngx_http_betrace_metrics_label(p, last, s ? s : "");
-            p = ngx_slprintf(p, last, "\",severity=\"");
-            s = json_string_value(json_array_get(e, 2));
-            p = ngx_http_betrace_metrics_label(p, last, s ? s : "");
+        json_object_foreach(sevs, sev, e) {
+            p = ngx_slprintf(p, last,
+                             "betrace_signals_severity_total{severity=\"");
+            p = ngx_http_betrace_metrics_label(p, last, sev);
             p = ngx_slprintf(p, last, "\"} %L\n",
-                             (int64_t) json_integer_value(
-                                           json_array_get(e, 3)));
+                             (int64_t) json_integer_value(e));
         }
     }
 
@@ -464,7 +566,6 @@ ngx_http_betrace_metrics_done(ngx_http_request_t *r,
                                  "text/plain; version=0.0.4; charset=utf-8",
                                  b);
 }
-
 
 #define ngx_http_betrace_metric(p, last, name, type, help, fmt, v)           \
     ngx_slprintf(p, last, "# HELP " name " " help "\n# TYPE " name " "      \
@@ -561,8 +662,9 @@ ngx_http_betrace_metrics_segment(u_char *p, u_char *last)
     p = ngx_http_betrace_metric(p, last, "betrace_signals_emitted_total",
             "counter", "Rule firings queued for Redis by the engine.",
             " %uL", ngx_http_betrace_ld(es->signals_emitted));
-    p = ngx_http_betrace_metric(p, last, "betrace_signals_total",
-            "counter", "Signals created in Redis by the engine.", " %uL",
+    p = ngx_http_betrace_metric(p, last, "betrace_signals_written_total",
+            "counter", "Signals created in Redis by this engine process "
+            "(restarts at 0 with it).", " %uL",
             ngx_http_betrace_ld(es->signals_written));
     p = ngx_http_betrace_metric(p, last, "betrace_signals_dropped_total",
             "counter", "Rule firings lost because the engine's queue was "

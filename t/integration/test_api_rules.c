@@ -399,7 +399,7 @@ Test(api_rules, list_filters, .init = setup, .fini = teardown)
         { "?text=db.system", 1 },           /* dsl */
         { "?severity=critical&enabled=true&tag=payments", 1 },
     };
-    json_t *j, *rules;
+    json_t *j, *rules, *e;
     char    path[128];
     size_t  i;
 
@@ -440,13 +440,32 @@ Test(api_rules, list_filters, .init = setup, .fini = teardown)
     cr_assert_str_eq(str(json_array_get(rules, 3), "name"), "Slow query");
     cr_assert(json_is_object(json_object_get(json_array_get(rules, 2),
                                              "status")));
+    snprintf(path, sizeof(path), "/api/v1/rules/%s?verbose=1",
+             str(json_array_get(rules, 0), "id"));
     json_decref(j);
 
+    /* bad query parameters: one code, the parameter always named */
     j = call("GET", "/api/v1/rules?enabled=yes", NULL, 400);
-    expect_error(j, "invalid_query");
+    cr_assert_str_eq(str(expect_error(j, "invalid_parameter"), "parameter"),
+                     "enabled");
     json_decref(j);
     j = call("GET", "/api/v1/rules?severity=urgent", NULL, 400);
-    expect_error(j, "invalid_query");
+    cr_assert_str_eq(str(expect_error(j, "invalid_parameter"), "parameter"),
+                     "severity");
+    json_decref(j);
+    j = call("GET", "/api/v1/rules?severty=high", NULL, 400);
+    e = expect_error(j, "invalid_parameter");
+    cr_assert_str_eq(str(e, "parameter"), "severty");
+    cr_assert_not_null(strstr(str(e, "message"), "enabled, severity, tag, "
+                              "text"), "%s", str(e, "message"));
+    json_decref(j);
+    j = call("GET", path, NULL, 400);
+    cr_assert_str_eq(str(expect_error(j, "invalid_parameter"), "parameter"),
+                     "verbose");
+    json_decref(j);
+    j = call("GET", "/api/v1/health?verbose=1", NULL, 400);
+    cr_assert_str_eq(str(expect_error(j, "invalid_parameter"), "parameter"),
+                     "verbose");
     json_decref(j);
 
     cr_assert_eq(h_pass(env), 0);
@@ -583,7 +602,8 @@ Test(api_rules, bad_input, .init = setup, .fini = teardown)
         memset(big, ' ', 2 * 1024 * 1024);
         big[2 * 1024 * 1024] = '\0';
         j = call(endpoints[k].method, path, big, 413);
-        expect_error(j, "body_too_large");
+        cr_assert_str_eq(str(expect_error(j, "body_too_large"), "message"),
+                         "the request body is larger than 1m");
         json_decref(j);
         {
             const char *h[] = { "Authorization: Bearer " WRITE_KEY,
@@ -592,7 +612,10 @@ Test(api_rules, bad_input, .init = setup, .fini = teardown)
             h_http(env, endpoints[k].method, path, h, big, strlen(big), &r);
             cr_assert_eq(r.status, 413);
             j = json_loads(r.body, 0, NULL);
-            expect_error(j, "body_too_large");
+            /* nginx's own limit fired: a clean message naming it */
+            cr_assert_str_eq(str(expect_error(j, "body_too_large"),
+                                 "message"),
+                             "the request body is larger than 1m");
             json_decref(j);
             h_resp_free(&r);
         }

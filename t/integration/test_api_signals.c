@@ -327,6 +327,31 @@ expect_error(const char *method, const char *path, const char *key,
     json_decref(j);
 }
 
+/*
+ * 400 {"error": {"code": "invalid_<member>", member: name, "message"}}:
+ * the one vocabulary for bad input (member "parameter" or "field").
+ */
+static void
+expect_invalid(const char *method, const char *path, const char *key,
+    const char *body, const char *member, const char *name)
+{
+    long         st;
+    char         code[32];
+    json_t      *j, *e;
+
+    j = api(method, path, key, body, &st);
+    cr_assert_eq(st, 400, "%s %s: %ld, want 400", method, path, st);
+    e = json_object_get(j, "error");
+    cr_assert(json_is_object(e), "%s %s: error object", method, path);
+    snprintf(code, sizeof(code), "invalid_%s", member);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "code")), code,
+                     "%s %s", method, path);
+    cr_assert_str_eq(json_string_value(json_object_get(e, member)), name,
+                     "%s %s: %s", method, path, member);
+    cr_assert(json_is_string(json_object_get(e, "message")));
+    json_decref(j);
+}
+
 /* index order: newest first, then id descending */
 static int
 seed_cmp(const void *a, const void *b)
@@ -517,6 +542,30 @@ Test(api_signals, list_filters_and_pages, .fini = teardown, .timeout = 120)
     expect_error("GET", "/api/v1/signals/counts?from=0&rule_id=r1",
                  READ_KEY, NULL, 400, "rule_id");
 
+    /* the same code and member for every one of them */
+    {
+        static const char *const  bad[][2] = {
+            { "limit=ten", "limit" }, { "severity=urgent", "severity" },
+            { "status=closed", "status" }, { "trace_id=xyz", "trace_id" },
+            { "from=yesterday", "from" }, { "to=2026-13-01", "to" },
+            { "from=2000&to=1000", "from" },
+            { "cursor=%21%21nonsense", "cursor" },
+            { "rule_id=a:b", "rule_id" }, { "severty=high", "severty" },
+        };
+        char    url[128];
+        size_t  i;
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            snprintf(url, sizeof(url), "/api/v1/signals?%s", bad[i][0]);
+            expect_invalid("GET", url, READ_KEY, NULL, "parameter",
+                           bad[i][1]);
+        }
+        expect_invalid("GET", "/api/v1/signals/counts?from=0&rule_id=r1",
+                       READ_KEY, NULL, "parameter", "rule_id");
+        expect_invalid("GET", "/api/v1/signals/0123456789abcdef?x=1",
+                       READ_KEY, NULL, "parameter", "x");
+    }
+
     cr_assert_eq(h_pass(env), 0);
 }
 
@@ -704,6 +753,14 @@ Test(api_signals, get_and_status_changes, .fini = teardown, .timeout = 120)
         expect_error("PATCH", path, WRITE_KEY,
                      "{\"status\": \"open\", \"severity\": \"low\"}", 400,
                      "severity");
+        expect_invalid("PATCH", path, WRITE_KEY, "{\"status\": \"closed\"}",
+                       "field", "status");
+        expect_invalid("PATCH", path, WRITE_KEY, "{\"status\": 3}", "field",
+                       "status");
+        expect_invalid("PATCH", path, WRITE_KEY, "{}", "field", "status");
+        expect_invalid("PATCH", path, WRITE_KEY,
+                       "{\"status\": \"open\", \"severity\": \"low\"}",
+                       "field", "severity");
         expect_error("PATCH", path, WRITE_KEY, "[1]", 400, NULL);
         expect_error("PATCH", path, WRITE_KEY, "{\"status\": ", 400, NULL);
         expect_error("DELETE", path, WRITE_KEY, NULL, 405, "DELETE");
@@ -785,6 +842,8 @@ Test(api_signals, trace_and_counts, .fini = teardown, .timeout = 120)
                  TRACE_B);
     expect_error("GET", "/api/v1/traces/0af7651916cd43dd", READ_KEY, NULL,
                  400, "trace_id");
+    expect_invalid("GET", "/api/v1/traces/0af7651916cd43dd", READ_KEY, NULL,
+                   "parameter", "trace_id");
     expect_error("DELETE", "/api/v1/traces/" TRACE_A, WRITE_KEY, NULL, 405,
                  NULL);
 
@@ -850,6 +909,10 @@ Test(api_signals, trace_and_counts, .fini = teardown, .timeout = 120)
                  READ_KEY, NULL, 400, "7 days");
     expect_error("GET", "/api/v1/signals/counts?from=later", READ_KEY, NULL,
                  400, "from");
+    expect_invalid("GET", "/api/v1/signals/counts?from=0&to=999999999999",
+                   READ_KEY, NULL, "parameter", "from");
+    expect_invalid("GET", "/api/v1/signals/counts?from=later", READ_KEY,
+                   NULL, "parameter", "from");
 
     redisFree(c);
     cr_assert_eq(h_pass(env), 0);
@@ -958,6 +1021,17 @@ Test(api_signals, health_stats_metrics, .fini = teardown, .timeout = 120)
     start(H_ALL);
     seed_signals();
 
+    /* the engine's never-expiring per-rule counter, P counts:all, is what
+       betrace_signals_total shows: here far above what is stored (77),
+       as after retention; "gone" is a deleted rule, r2 has no field */
+    {
+        redisContext  *c = rconn();
+
+        rdo(c, "HSET " P "counts:all rule:r1 1234 rule:r3 9 rule:gone 5 "
+            "severity:critical 1000 severity:low 243");
+        redisFree(c);
+    }
+
     /* all up */
     j = api("GET", "/api/v1/health", READ_KEY, NULL, &st);
     cr_assert_eq(st, 200, "health: %s", json_dumps(j, 0));
@@ -1012,6 +1086,27 @@ Test(api_signals, health_stats_metrics, .fini = teardown, .timeout = 120)
     cr_assert_eq(metrics_check(text,
         "betrace_signals_stored{rule_id=\"r1\",rule=\"Payment cascade\","
         "severity=\"critical\"}"), 77);
+    cr_assert_not_null(strstr(text, "\n# TYPE betrace_signals_total "
+                                    "counter\n"));
+    cr_assert_eq(metrics_check(text,
+        "betrace_signals_total{rule_id=\"r1\",rule=\"Payment cascade\","
+        "severity=\"critical\"}"), 1234);
+    cr_assert_eq(metrics_check(text,
+        "betrace_signals_total{rule_id=\"r2\",rule=\"Login burst\","
+        "severity=\"high\"}"), 0);
+    cr_assert_eq(metrics_check(text,
+        "betrace_signals_total{rule_id=\"r3\",rule=\"Slow query\","
+        "severity=\"low\"}"), 9);
+    cr_assert(strstr(text, "rule_id=\"gone\"") == NULL,
+              "only rules that exist");
+    cr_assert_eq(metrics_check(text,
+        "betrace_signals_severity_total{severity=\"critical\"}"), 1000);
+    cr_assert_eq(metrics_check(text,
+        "betrace_signals_severity_total{severity=\"low\"}"), 243);
+    /* the engine process's own counter keeps a name of its own */
+    cr_assert(!isnan(metrics_check(text, "betrace_signals_written_total")));
+    cr_assert(isnan(metrics_check(text, "betrace_signals_total")),
+              "no unlabelled betrace_signals_total");
     cr_assert(!isnan(metrics_check(text, "betrace_spans_accepted_total")));
     cr_assert(!isnan(metrics_check(text, "betrace_ring_bytes_total")));
     cr_assert(!isnan(metrics_check(text,
@@ -1052,6 +1147,8 @@ Test(api_signals, health_stats_metrics, .fini = teardown, .timeout = 120)
     cr_assert_lt(dt, 1500, "metrics answered in %lld ms", (long long) dt);
     cr_assert_eq(metrics_check(text, "betrace_redis_up"), 0);
     cr_assert(strstr(text, "betrace_signals_stored{") == NULL);
+    cr_assert(strstr(text, "betrace_signals_total{") == NULL);
+    cr_assert(strstr(text, "betrace_signals_severity_total{") == NULL);
     free(text);
 
     t0 = h_now_ms();
