@@ -1347,3 +1347,78 @@ Test(signals, sigkill_with_signals_pending_loses_none, .init = setup,
     redisFree(c);
     cr_assert_eq(h_pass(env), 0);
 }
+
+static void
+setup_small_ring(void)
+{
+    h_opts_t  o;
+
+    memset(&o, 0, sizeof(o));
+    o.ring_slot_size = "64k";
+    env = h_env_start(&o, H_ALL);
+    cr_assert_not_null(env);
+    base_ns = 0;
+}
+
+/*
+ * The other side of the hold: a hung Redis must not make the ring fill
+ * with traces whose signals wait.  Above 75% the held space is given back
+ * (counted in signals_unprotected), every request is still answered 200,
+ * and once Redis is back every signal is written.
+ */
+Test(signals, hung_redis_never_fills_the_ring, .init = setup_small_ring,
+     .fini = teardown, .timeout = 120)
+{
+    redisContext         *c;
+    bt_shm_t             *shm;
+    bt_producer_stats_t   ps;
+    char                  t[33];
+    int                   n;
+    int64_t               deadline;
+    uint64_t              used, total;
+
+    c = rconn();
+    put_rule(c, "press", "Press", "trace.has('under.pressure')", "low", 1, 1);
+    json_decref(wait_status(c, "press", "active", 1, WAIT_MS));
+    shm = seg();
+    cr_assert_eq(WAIT_ES(shm, rules_loaded, 1, WAIT_MS), 1);
+
+    cr_assert_eq(kill(env->redis.pid, SIGSTOP), 0);
+
+    /* far more than a 64 KiB slot holds; send_named asserts each 200.
+       Paced, so most traces complete (idle 300 ms) and are held for
+       their signals rather than open */
+    for (n = 0; n < 3000 && ES(shm, signals_unprotected) == 0; n++) {
+        send_named("under.pressure", t);
+        usleep(5000);
+    }
+    cr_assert_gt(ES(shm, signals_unprotected), 0,
+                 "held releases given back under pressure (%d traces)", n);
+    bt_shm_producer_totals(shm, &ps);
+    cr_log_info("hung Redis: %d traces sent, %llu signals unprotected, "
+                "%llu traces forced", n,
+                (unsigned long long) ES(shm, signals_unprotected),
+                (unsigned long long) ES(shm, traces_forced));
+    cr_assert_eq(ps.ring_full, 0, "no request refused for lack of space");
+    /* held releases count as free space: open traces are not forced */
+    cr_assert_eq(ES(shm, traces_forced), 0);
+    cr_assert_eq(ES(shm, signals_written), 0);
+
+    cr_assert_eq(kill(env->redis.pid, SIGCONT), 0);
+    cr_assert_eq(wait_nsignals(c, n, WAIT_MS), n, "every signal written");
+    cr_assert_eq(WAIT_ES(shm, signals_pending, 0, WAIT_MS), 0);
+    cr_assert_eq(ES(shm, signals_dropped), 0);
+    cr_assert_leq(ES(shm, signals_unprotected), (uint64_t) n);
+    /* the rest of the hold is applied once Redis acknowledged: the ring
+       empties */
+    deadline = h_now_ms() + WAIT_MS;
+    do {
+        usleep(20000);
+        bt_shm_usage(shm, &used, &total);
+    } while (used != 0 && h_now_ms() < deadline);
+    cr_assert_eq(used, 0, "ring released after Redis came back");
+
+    bt_shm_close(shm);
+    redisFree(c);
+    cr_assert_eq(h_pass(env), 0);
+}
