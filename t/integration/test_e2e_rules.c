@@ -684,17 +684,23 @@ rule_count(json_t *by_rule, const char *rule_id)
 }
 
 /*
- * GET /metrics (read key): the betrace_signals_stored sample of rule_id
- * with its severity label is n (0: no sample, or a 0 one).
+ * GET /metrics (read key): the betrace_signals_stored gauge and the
+ * betrace_signals_total counter (the engine's P counts:all) of rule_id,
+ * each with its severity label, are both n (0: no sample, or a 0 one):
+ * nothing has been retired here, so every signal ever made is stored.
  */
 static void
 metrics_expect(const char *rule_id, const char *severity, int n)
 {
+    static const char *const  names[] = {
+        "betrace_signals_stored", "betrace_signals_total"
+    };
     char         auth[128], want[256];
     const char  *hdrs[] = { auth, NULL };
     const char  *p, *eol;
     h_resp_t     r;
-    int          got = 0;
+    int          got;
+    size_t       k;
 
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", READ_KEY);
     cr_assert_eq(h_http(env, "GET", "/metrics", hdrs, NULL, 0, &r), 0);
@@ -702,19 +708,24 @@ metrics_expect(const char *rule_id, const char *severity, int n)
                  r.body);
     cr_assert(strncmp(r.content_type, "text/plain", 10) == 0,
               "GET /metrics: %s", r.content_type);
-    cr_assert_not_null(strstr(r.body, "\nbetrace_signals_total "),
-                       "betrace_signals_total");
-    snprintf(want, sizeof(want), "betrace_signals_stored{rule_id=\"%s\",",
-             rule_id);
-    for (p = r.body; (p = strstr(p, want)) != NULL; p = eol) {
-        eol = strchr(p, '\n');
-        cr_assert_not_null(eol);
-        cr_assert(memmem(p, eol - p, severity, strlen(severity)) != NULL,
-                  "severity %s in %.*s", severity, (int) (eol - p), p);
-        got = atoi(memrchr(p, ' ', eol - p) + 1);
+    cr_assert_not_null(strstr(r.body, "\nbetrace_signals_written_total "),
+                       "betrace_signals_written_total");
+    cr_assert_not_null(strstr(r.body, "\n# TYPE betrace_signals_total "
+                                      "counter\n"));
+    for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        snprintf(want, sizeof(want), "\n%s{rule_id=\"%s\",", names[k],
+                 rule_id);
+        got = 0;
+        for (p = r.body; (p = strstr(p, want)) != NULL; p = eol) {
+            eol = strchr(p + 1, '\n');
+            cr_assert_not_null(eol);
+            cr_assert(memmem(p, eol - p, severity, strlen(severity)) != NULL,
+                      "severity %s in %.*s", severity, (int) (eol - p), p);
+            got = atoi(memrchr(p, ' ', eol - p) + 1);
+        }
+        cr_assert_eq(got, n, "%s of rule %s: %d, expected %d", names[k],
+                     rule_id, got, n);
     }
-    cr_assert_eq(got, n, "betrace_signals_stored of rule %s: %d, expected "
-                 "%d", rule_id, got, n);
     h_resp_free(&r);
 }
 
