@@ -142,7 +142,8 @@ ngx_http_betrace_stats_write(bt_shm_t *shm, u_char *p, u_char *last)
                      "\"rules_version\":%uL,\"evaluations\":%uL,"
                      "\"rule_evaluations\":%uL,\"signals_emitted\":%uL,"
                      "\"signals_written\":%uL,\"signals_dropped\":%uL,"
-                     "\"signals_pending\":%uL,\"redis_errors\":%uL,"
+                     "\"signals_pending\":%uL,\"signals_unprotected\":%uL,"
+                     "\"redis_errors\":%uL,"
                      "\"redis_connected\":%s,"
                      "\"signal_latency_p50_us\":%uL,"
                      "\"signal_latency_p99_us\":%uL,",
@@ -155,6 +156,7 @@ ngx_http_betrace_stats_write(bt_shm_t *shm, u_char *p, u_char *last)
                      ngx_http_betrace_load(&es->signals_written),
                      ngx_http_betrace_load(&es->signals_dropped),
                      ngx_http_betrace_load(&es->signals_pending),
+                     ngx_http_betrace_load(&es->signals_unprotected),
                      ngx_http_betrace_load(&es->redis_errors),
                      ngx_http_betrace_load(&es->redis_connected)
                      ? "true" : "false",

@@ -1376,6 +1376,7 @@ Test(signals, hung_redis_never_fills_the_ring, .init = setup_small_ring,
     int                   n;
     int64_t               deadline;
     uint64_t              used, total;
+    json_t               *st;
 
     c = rconn();
     put_rule(c, "press", "Press", "trace.has('under.pressure')", "low", 1, 1);
@@ -1402,6 +1403,12 @@ Test(signals, hung_redis_never_fills_the_ring, .init = setup_small_ring,
     cr_assert_eq(ps.ring_full, 0, "no request refused for lack of space");
     /* held releases count as free space: open traces are not forced */
     cr_assert_eq(ES(shm, traces_forced), 0);
+    /* and nginx's stats page shows the counter */
+    st = h_stats(env, NULL);
+    cr_assert_not_null(st);
+    cr_assert_gt(json_integer_value(json_object_get(st,
+                                    "signals_unprotected")), 0);
+    json_decref(st);
     cr_assert_eq(ES(shm, signals_written), 0);
 
     cr_assert_eq(kill(env->redis.pid, SIGCONT), 0);
