@@ -787,14 +787,14 @@ ngx_http_betrace_early(ngx_http_request_t *r,
 }
 
 
+/* Counts the answer in this worker's slot and sends it. */
+
 static ngx_int_t
 ngx_http_betrace_otlp_send(ngx_http_request_t *r,
     ngx_http_betrace_otlp_ctx_t *ctx, ngx_uint_t status, u_char *body,
     size_t len)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_buf_t  *b;
 
     if (ctx->stats) {
         ngx_http_betrace_count(&ctx->stats->requests, 1);
@@ -802,29 +802,6 @@ ngx_http_betrace_otlp_send(ngx_http_request_t *r,
         if (status >= NGX_HTTP_SPECIAL_RESPONSE) {
             ngx_http_betrace_count(&ctx->stats->requests_rejected, 1);
         }
-    }
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
-
-    if (ctx->json) {
-        r->headers_out.content_type = ngx_http_betrace_json_type;
-
-    } else {
-        r->headers_out.content_type = ngx_http_betrace_protobuf_type;
-    }
-
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    if (len == 0) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
     }
 
     b = ngx_calloc_buf(r->pool);
@@ -835,13 +812,18 @@ ngx_http_betrace_otlp_send(ngx_http_request_t *r,
     b->pos = body;
     b->last = body + len;
     b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
-    out.buf = b;
-    out.next = NULL;
+    /*
+     * an empty protobuf ExportTraceServiceResponse is a valid answer; send
+     * the header alone rather than a zero size buffer
+     */
+    if (len == 0) {
+        r->header_only = 1;
+    }
 
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_betrace_send(r, status,
+                                 ctx->json ? "application/json"
+                                           : "application/x-protobuf", b);
 }
 
 
