@@ -14,7 +14,10 @@
  * Ordering that makes a SIGKILL lose nothing: ring space is given back
  * (bt_ring_release) only after the traces that held it were completed AND
  * their output was written.  Releases found during a step are kept pending
- * and applied by engine_flush, which engine_step calls at its end.
+ * and applied by engine_flush, which engine_step calls at its end; those
+ * of a step that queued signals wait until Redis acknowledged them (or the
+ * slot passes the ring-pressure threshold: signals_unprotected), so a
+ * SIGKILL loses no signal either.
  */
 
 #ifndef BT_ENGINE_H
@@ -75,7 +78,11 @@ uint64_t engine_step(engine_t *e, uint64_t now_ms);
  */
 void engine_wait(engine_t *e, uint64_t now_ms, int max_ms);
 
-/* Writes pending output, then releases the ring space it allowed. */
+/*
+ * Writes pending output, then releases the ring space it allowed: at once
+ * when no signal waits for Redis, else once Redis acknowledged the signals
+ * queued so far (held releases are applied on later calls).
+ */
 void engine_flush(engine_t *e);
 
 /*
