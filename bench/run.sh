@@ -30,7 +30,7 @@
 #   BENCH_SECS       seconds per measured run, at most [3]
 #   BENCH_WARMUP     seconds of unmeasured load before a workload's runs [1]
 #   BENCH_CONNS      wrk connections [64]
-#   BENCH_SLOT_SIZE  ring slot size; a run is shortened to fit in it [1g]
+#   BENCH_SLOT_SIZE  ring slot size; a run is shortened to fit in it [2g: at ~1.3M spans/s of ~900 bytes a 1 s run needs more than 1g]
 #   BENCH_NGINX_CPU / BENCH_LOAD_CPU  CPUs for nginx (and the engine) / wrk [1 / 0]
 #   BENCH_ENGINE=0   skip the engine measurement
 #   BENCH_LATENCY=0  skip the latency measurement
@@ -56,7 +56,7 @@ RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-3}
 WARMUP=${BENCH_WARMUP:-1}
 CONNS=${BENCH_CONNS:-64}
-SLOT_SIZE=${BENCH_SLOT_SIZE:-1g}
+SLOT_SIZE=${BENCH_SLOT_SIZE:-2g}
 NGX_CPU=${BENCH_NGINX_CPU:-1}
 LOAD_CPU=${BENCH_LOAD_CPU:-0}
 NGINX=${NGINX:-/usr/sbin/nginx}
