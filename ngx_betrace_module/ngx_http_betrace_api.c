@@ -1648,7 +1648,7 @@ ngx_http_betrace_api_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
 /*
  * A size as it is written in nginx.conf: "1m", "512k", "1000" (bytes).
- * Writes at most NGX_SIZE_T_LEN + 1 bytes at p and returns the end.
+ * Writes at most NGX_SIZE_T_LEN + 6 bytes at p and returns the end.
  */
 
 static u_char *

@@ -320,11 +320,12 @@ ngx_http_betrace_metrics_rules(ngx_http_betrace_probe_t *probe)
     /* json_object_set_new() takes the reference even when it fails */
 
     rules = json_array();
-    sevs = json_object();
+    if (json_object_set_new(out, "rules", rules) != 0) {
+        goto failed;
+    }
 
-    if (json_object_set_new(out, "rules", rules) != 0
-        || json_object_set_new(out, "severities", sevs) != 0)
-    {
+    sevs = json_object();
+    if (json_object_set_new(out, "severities", sevs) != 0) {
         goto failed;
     }
 
