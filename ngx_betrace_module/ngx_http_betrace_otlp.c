@@ -593,9 +593,9 @@ ngx_http_betrace_otlp_read_body(ngx_http_request_t *r, ngx_str_t *body,
  * output (no window copies, a CLMUL crc32): the worker spent about half its
  * time in zlib's inflate on gzip bodies, and W3-gzip went from ~470k to
  * ~860k spans/s per core with this (reusing one z_stream instead gained
- * nothing measurable).  It needs the whole output space
- * up front, so the buffer is sized from the ISIZE trailer and a member that
- * does not fit is decompressed again into a larger one.
+ * nothing measurable).  It needs the whole output space up front, so the
+ * buffer is sized from the ISIZE trailer and a member that does not fit is
+ * decompressed again into a larger one.
  */
 
 static ngx_int_t
