@@ -670,6 +670,11 @@ ngx_http_betrace_metrics_segment(u_char *p, u_char *last)
     p = ngx_http_betrace_metric(p, last, "betrace_signals_dropped_total",
             "counter", "Rule firings lost because the engine's queue was "
             "full.", " %uL", ngx_http_betrace_ld(es->signals_dropped));
+    p = ngx_http_betrace_metric(p, last,
+            "betrace_signals_unprotected_total", "counter",
+            "Signals whose trace left the ring before Redis had them (a "
+            "long Redis outage; lost only if the engine is killed).",
+            " %uL", ngx_http_betrace_ld(es->signals_unprotected));
     p = ngx_http_betrace_metric(p, last, "betrace_signals_pending", "gauge",
             "Signals waiting in the engine's queue for Redis.", " %uL",
             ngx_http_betrace_ld(es->signals_pending));
