@@ -30,6 +30,8 @@ ROOT=$(pwd)
 export BETRACE_ROOT="$ROOT"
 TIMEOUT=${BETRACE_TEST_TIMEOUT:-300}
 BUILD=${BETRACE_BUILD:-build}
+# sanitizer builds: leaks inside Criterion itself are not ours (t/lsan.supp)
+export LSAN_OPTIONS="suppressions=$ROOT/t/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 unit=() integ=() replay=()
 for bin in "$BUILD"/t/test_* "$BUILD"/t/replay_fuzz_*; do
