@@ -178,9 +178,7 @@ ns_to_ms(uint64_t ns)
 DSL_COLD static val_t
 hex(bt_eval_ctx_t *ctx, const uint8_t *id, size_t n)
 {
-    static const char  digits[] = "0123456789abcdef";
-    char               *s;
-    size_t              i;
+    char  *s;
 
     if (bt_id_is_zero(id, n)) {
         return v_str("", 0);
@@ -189,10 +187,7 @@ hex(bt_eval_ctx_t *ctx, const uint8_t *id, size_t n)
     if (s == NULL) {
         return v_undef();
     }
-    for (i = 0; i < n; i++) {
-        s[2 * i] = digits[id[i] >> 4];
-        s[2 * i + 1] = digits[id[i] & 15];
-    }
+    bt_hex(s, id, n);
     return v_str(s, (uint32_t) (n * 2));
 }
 

@@ -15,6 +15,7 @@
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "google/rpc/status.pb-c.h"
+#include "shm/bt_span.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
     ho_req_t;
@@ -229,15 +230,9 @@ ho_request_pb(const ho_span_t *spans, size_t n, size_t *len)
 static json_t *
 ho_hex_json(const uint8_t *p, size_t n)
 {
-    static const char  digits[] = "0123456789abcdef";
-    char               hex[33];
-    size_t             i;
+    char  hex[33];
 
-    for (i = 0; i < n; i++) {
-        hex[2 * i] = digits[p[i] >> 4];
-        hex[2 * i + 1] = digits[p[i] & 15];
-    }
-    hex[2 * n] = '\0';
+    *bt_hex(hex, p, n) = '\0';
     return json_string(hex);
 }
 
